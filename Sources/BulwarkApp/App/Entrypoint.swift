@@ -1,0 +1,25 @@
+import Logging
+import Vapor
+
+/// Called by the `bulwark` executable: `serve` (default), `migrate`, `routes`, `create-admin`, `create-api-key`,
+/// `audit-verify`.
+public enum Entrypoint {
+    public static func main() async throws {
+        var env = try Environment.detect()
+        try LoggingSystem.bootstrap(from: &env)
+        let app = try await Application.make(env)
+        do {
+            try await configure(app)
+            let command = CommandLine.arguments.dropFirst().first
+            if command == nil || command == "serve" {
+                try await FirstStart.ensureAdmin(app)
+            }
+            try await app.execute()
+        } catch {
+            app.logger.report(error: error)
+            try? await app.asyncShutdown()
+            throw error
+        }
+        try await app.asyncShutdown()
+    }
+}

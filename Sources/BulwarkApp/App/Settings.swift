@@ -1,0 +1,90 @@
+import Vapor
+
+/// Typed settings read from the environment once at start. README lists every variable.
+struct Settings: Sendable {
+    enum DatabaseChoice: Sendable, Equatable {
+        case sqliteFile(String)
+        case sqliteMemory
+        case postgres(String)
+    }
+
+    var database: DatabaseChoice
+    var hostname: String
+    var port: Int
+    var adminEmail: String?
+    var adminPassword: String?
+    var defaultCompanyName: String
+    /// Signs Bulwark's JWTs and CSRF tokens. When unset, a secret is generated once and kept in the database,
+    /// so several processes on one PostgreSQL database agree on it.
+    var secretKey: String?
+    /// AES-GCM master key (base64, 32 bytes) for secrets at rest; or a key file created on first use.
+    var masterKey: String?
+    var masterKeyFile: String
+    var tokenLifetime: TimeInterval
+    var loginMaxFailures: Int
+    var loginLockout: TimeInterval
+    var rateLimits: [RateCategory: RateLimitRule]
+    var oidc: OIDCSettings?
+    var secureCookies: Bool
+
+    struct OIDCSettings: Sendable {
+        var issuer: String
+        var audience: String
+        var jwksURL: String
+    }
+
+    static func fromEnvironment(_ environment: Environment) -> Settings {
+        func env(_ key: String) -> String? {
+            guard let value = Environment.get(key), !value.isEmpty else { return nil }
+            return value
+        }
+        let database: DatabaseChoice
+        if let url = env("DATABASE_URL") {
+            database = .postgres(url)
+        } else if environment == .testing {
+            database = .sqliteMemory
+        } else {
+            database = .sqliteFile(env("BULWARK_SQLITE_PATH") ?? "bulwark.sqlite")
+        }
+        var limits = RateCategory.seedDefaults
+        for category in RateCategory.allCases {
+            if let text = env("BULWARK_RATE_LIMIT_\(category.rawValue.uppercased())"), let rule = RateLimitRule(text) {
+                limits[category] = rule
+            }
+        }
+        var oidc: OIDCSettings?
+        if let issuer = env("BULWARK_OIDC_ISSUER"), let jwks = env("BULWARK_OIDC_JWKS_URL") {
+            oidc = OIDCSettings(issuer: issuer, audience: env("BULWARK_OIDC_AUDIENCE") ?? "bulwark", jwksURL: jwks)
+        }
+        return Settings(
+            database: database,
+            hostname: env("BULWARK_HOST") ?? "127.0.0.1",
+            port: env("BULWARK_PORT").flatMap(Int.init) ?? 8080,
+            adminEmail: env("BULWARK_ADMIN_EMAIL"),
+            adminPassword: env("BULWARK_ADMIN_PASSWORD"),
+            defaultCompanyName: env("BULWARK_COMPANY_NAME") ?? "Bulwark",
+            secretKey: env("BULWARK_SECRET_KEY"),
+            masterKey: env("BULWARK_MASTER_KEY"),
+            masterKeyFile: env("BULWARK_MASTER_KEY_FILE") ?? "bulwark.key",
+            tokenLifetime: env("BULWARK_TOKEN_TTL_SECONDS").flatMap(TimeInterval.init) ?? 86_400,
+            loginMaxFailures: env("BULWARK_LOGIN_MAX_FAILURES").flatMap(Int.init) ?? 5,
+            loginLockout: env("BULWARK_LOGIN_LOCKOUT_SECONDS").flatMap(TimeInterval.init) ?? 900,
+            rateLimits: limits,
+            oidc: oidc,
+            secureCookies: environment != .development && environment != .testing
+                && env("BULWARK_INSECURE_COOKIES") == nil
+        )
+    }
+}
+
+extension Application {
+    private struct SettingsKey: StorageKey { typealias Value = Settings }
+
+    var settings: Settings {
+        get {
+            guard let settings = storage[SettingsKey.self] else { fatalError("Settings read before configure(_:)") }
+            return settings
+        }
+        set { storage[SettingsKey.self] = newValue }
+    }
+}

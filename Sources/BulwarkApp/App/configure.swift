@@ -1,0 +1,69 @@
+import Crypto
+import Fluent
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import JWTKit
+import Leaf
+import SQLKit
+import Vapor
+
+/// Builds the whole application. Tests pass their own `settings` (in-memory database, high rate limits).
+public func configure(_ app: Application) async throws {
+    try await configure(app, settings: Settings.fromEnvironment(app.environment))
+}
+
+func configure(_ app: Application, settings: Settings) async throws {
+    app.settings = settings
+    BulwarkMetrics.bootstrapOnce()
+    app.http.server.configuration.hostname = settings.hostname
+    app.http.server.configuration.port = settings.port
+
+    switch settings.database {
+    case let .postgres(url):
+        app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: 8), as: .psql)
+    case let .sqliteFile(path):
+        app.databases.use(.sqlite(.file(path)), as: .sqlite)
+    case .sqliteMemory:
+        app.databases.use(.sqlite(.memory), as: .sqlite)
+    }
+    app.migrations.add(Migrations.all)
+    try await tuneSQLite(app, settings: settings)
+    try await app.autoMigrate()
+
+    app.secretBox = try SecretBox.load(settings: settings, logger: app.logger)
+    let signingSecret: String
+    if let configured = settings.secretKey {
+        signingSecret = configured
+    } else {
+        signingSecret = try await InstanceSecrets.value(named: "jwt_signing", on: app.db)
+    }
+    app.csrfSecret = signingSecret
+    let keys = JWTKeyCollection()
+    // Hashing the configured secret gives a 256-bit key whatever length the operator chose.
+    let signingKey = HMACKey(key: SymmetricKey(data: SHA256.hash(data: Data(signingSecret.utf8))))
+    await keys.add(hmac: signingKey, digestAlgorithm: .sha256, kid: "bulwark")
+    app.bulwarkKeys = keys
+    if let oidc = settings.oidc {
+        app.oidcVerifier = OIDCVerifier(settings: oidc, client: app.client)
+    }
+
+    app.views.use(.leaf)
+    app.middleware = Middlewares()
+    app.middleware.use(APIErrorMiddleware())
+    app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
+    app.middleware.use(PrincipalAuthenticator())
+    app.middleware.use(RateLimitMiddleware())
+
+    try routes(app)
+    registerCommands(app)
+}
+
+/// WAL lets readers run beside the writer; NORMAL sync is durable at each checkpoint and much faster under WAL.
+private func tuneSQLite(_ app: Application, settings: Settings) async throws {
+    guard case .sqliteFile = settings.database else { return }
+    for eventLoop in app.eventLoopGroup.makeIterator() {
+        let db = app.databases.database(.sqlite, logger: app.logger, on: eventLoop)!
+        try await db.sql.raw("PRAGMA journal_mode=WAL").run()
+        try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
+    }
+}

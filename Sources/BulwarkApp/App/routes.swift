@@ -1,0 +1,19 @@
+import Vapor
+
+func routes(_ app: Application) throws {
+    try app.register(collection: OpsController())
+    try app.register(collection: DocsController())
+    try app.register(collection: AuthController())
+    try app.register(collection: AuthV3Controller())
+    try app.register(collection: UsersV1Controller())
+    try app.register(collection: UsersV4Controller())
+    try app.register(collection: CompaniesV3Controller())
+    try app.register(collection: APIKeysController())
+    try app.register(collection: AuditLogsV1Controller())
+}
+
+func registerCommands(_ app: Application) {
+    app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
+    app.asyncCommands.use(CreateAPIKeyCommand(), as: "create-api-key")
+    app.asyncCommands.use(AuditVerifyCommand(), as: "audit-verify")
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// Collects every failing field of a request so a 422 lists them all at once.
+struct FieldErrors: Sendable {
+    private(set) var details: [String: [String]] = [:]
+
+    var isEmpty: Bool { details.isEmpty }
+
+    mutating func add(_ field: String, _ message: String) {
+        details[field, default: []].append(message)
+    }
+
+    func throwIfAny() throws {
+        if !details.isEmpty { throw APIError.validation(details) }
+    }
+
+    /// Returns the trimmed value, recording an error when it is missing or empty.
+    mutating func required(_ value: String?, field: String, maxLength: Int = 255) -> String? {
+        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else {
+            add(field, "The \(field) field is required.")
+            return nil
+        }
+        return length(trimmed, field: field, maxLength: maxLength)
+    }
+
+    /// Returns the trimmed value or nil when absent; records an error when it is too long.
+    mutating func optional(_ value: String?, field: String, maxLength: Int = 255) -> String? {
+        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else { return nil }
+        return length(trimmed, field: field, maxLength: maxLength)
+    }
+
+    private mutating func length(_ value: String, field: String, maxLength: Int) -> String? {
+        if value.count > maxLength {
+            add(field, "The \(field) may not be greater than \(maxLength) characters.")
+            return nil
+        }
+        return value
+    }
+
+    mutating func email(_ value: String?, field: String = "email", required isRequired: Bool = true) -> String? {
+        let text = isRequired ? required(value, field: field) : optional(value, field: field)
+        guard let text else { return nil }
+        guard EmailAddress.isValid(text) else {
+            add(field, "The \(field) must be a valid email address.")
+            return nil
+        }
+        return text.lowercased()
+    }
+
+    mutating func password(_ value: String?, field: String = "password", required isRequired: Bool = true) -> String? {
+        guard let value, !value.isEmpty else {
+            if isRequired { add(field, "The \(field) field is required.") }
+            return nil
+        }
+        if value.count < 8 { add(field, "The \(field) must be at least 8 characters."); return nil }
+        if value.count > 128 { add(field, "The \(field) may not be greater than 128 characters."); return nil }
+        return value
+    }
+
+    mutating func oneOf(_ value: String?, field: String, allowed: [String]) -> String? {
+        guard let value else { return nil }
+        guard allowed.contains(value) else {
+            add(field, "The \(field) must be one of: \(allowed.joined(separator: ", ")).")
+            return nil
+        }
+        return value
+    }
+
+    mutating func uuid(_ value: String?, field: String) -> UUID? {
+        guard let value, !value.isEmpty else { return nil }
+        guard let id = UUID(uuidString: value) else {
+            add(field, "The \(field) must be a valid identifier.")
+            return nil
+        }
+        return id
+    }
+
+    mutating func integer(_ value: String?, field: String, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard let value, !value.isEmpty else { return nil }
+        guard let number = Int(value) else {
+            add(field, "The \(field) must be an integer.")
+            return nil
+        }
+        return range(number, field: field, min: min, max: max)
+    }
+
+    mutating func range(_ number: Int?, field: String, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard let number else { return nil }
+        if let min, number < min { add(field, "The \(field) must be at least \(min)."); return nil }
+        if let max, number > max { add(field, "The \(field) may not be greater than \(max)."); return nil }
+        return number
+    }
+
+    mutating func date(_ value: String?, field: String) -> Date? {
+        guard let value, !value.isEmpty else { return nil }
+        guard let date = ISO8601.parse(value) else {
+            add(field, "The \(field) must be an ISO 8601 date or time.")
+            return nil
+        }
+        return date
+    }
+}
+
+enum EmailAddress {
+    static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+              !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+              !text.contains(where: { $0.isWhitespace }) else { return false }
+        return text.count <= 254
+    }
+}

@@ -1,0 +1,52 @@
+import Vapor
+
+/// JSON key style of a route family: snake_case for /api/v1, /api/v3, /api/v4; camelCase for the tabletop family.
+enum KeyStyle: Sendable {
+    case snake, camel
+
+    static let camelPrefixes = ["/api/ttx", "/api/portal", "/api/auth", "/api/threat-intel"]
+
+    init(path: String) {
+        self = KeyStyle.camelPrefixes.contains { path == $0 || path.hasPrefix($0 + "/") } ? .camel : .snake
+    }
+
+    var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        if self == .snake { encoder.keyEncodingStrategy = .convertToSnakeCase }
+        return encoder
+    }
+
+    var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = ISO8601.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 time")
+            }
+            return date
+        }
+        if self == .snake { decoder.keyDecodingStrategy = .convertFromSnakeCase }
+        return decoder
+    }
+}
+
+enum ISO8601 {
+    /// Accepts full timestamps with or without fractional seconds, and plain dates (midnight UTC).
+    static func parse(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = fractional.date(from: text) { return date }
+        let day = ISO8601DateFormatter()
+        day.formatOptions = [.withFullDate]
+        return day.date(from: text)
+    }
+
+    static func string(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}

@@ -1,0 +1,71 @@
+import Fluent
+import Vapor
+
+/// Pagination block of list responses. Keys are fixed in every family.
+struct PaginationMeta: Encodable, Sendable {
+    let currentPage: Int
+    let perPage: Int
+    let total: Int
+    let lastPage: Int
+
+    enum CodingKeys: String, CodingKey {
+        case currentPage = "current_page", perPage = "per_page", total, lastPage = "last_page"
+    }
+
+    init(page: Int, perPage: Int, total: Int) {
+        self.currentPage = page
+        self.perPage = perPage
+        self.total = total
+        self.lastPage = max(1, (total + perPage - 1) / perPage)
+    }
+}
+
+struct PageResult<T: Encodable>: Encodable {
+    let items: [T]
+    let meta: PaginationMeta
+
+    func map<U: Encodable>(_ transform: (T) throws -> U) rethrows -> PageResult<U> {
+        PageResult<U>(items: try items.map(transform), meta: meta)
+    }
+}
+
+/// `page` (default 1) and `per_page` (default 15, max 100) from the query string.
+struct PageParams: Sendable {
+    static let defaultPerPage = 15
+    static let maxPerPage = 100
+    let page: Int
+    let perPage: Int
+
+    var offset: Int { (page - 1) * perPage }
+
+    init(page: Int = 1, perPage: Int = PageParams.defaultPerPage) {
+        self.page = page
+        self.perPage = perPage
+    }
+
+    init(from request: Request) throws {
+        var errors = FieldErrors()
+        let page = errors.integer(request.query[String.self, at: "page"], field: "page", min: 1) ?? 1
+        let perPageField = request.keyStyle == .camel ? "perPage" : "per_page"
+        let rawPerPage = request.query[String.self, at: perPageField] ?? request.query[String.self, at: "per_page"]
+        let perPage = errors.integer(rawPerPage, field: perPageField, min: 1) ?? PageParams.defaultPerPage
+        try errors.throwIfAny()
+        self.init(page: page, perPage: min(perPage, PageParams.maxPerPage))
+    }
+}
+
+extension QueryBuilder {
+    /// Runs a count and one page of the query. The caller supplies the sort so pages are stable.
+    func page(_ params: PageParams) async throws -> PageResult<Model> where Model: Encodable {
+        let total = try await self.copy().count()
+        let items = try await self.copy().range(params.offset..<(params.offset + params.perPage)).all()
+        return PageResult(items: items, meta: PaginationMeta(page: params.page, perPage: params.perPage, total: total))
+    }
+
+    /// Same as `page` for models that are not themselves encodable (they are mapped to DTOs afterwards).
+    func pageOfModels(_ params: PageParams) async throws -> (items: [Model], meta: PaginationMeta) {
+        let total = try await self.copy().count()
+        let items = try await self.copy().range(params.offset..<(params.offset + params.perPage)).all()
+        return (items, PaginationMeta(page: params.page, perPage: params.perPage, total: total))
+    }
+}

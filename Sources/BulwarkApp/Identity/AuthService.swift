@@ -1,0 +1,189 @@
+import Fluent
+import Vapor
+
+/// Sign-in, sign-out and self-service registration.
+struct AuthService: Sendable {
+    let app: Application
+    let db: any Database
+    let now: Date
+
+    struct SignedIn: Sendable {
+        let user: User
+        let token: String
+        let session: AuthSession
+    }
+
+    /// Checks the password (and TOTP code when enrolled), with lockout after repeated failures.
+    /// `totpField` names the code field in this route family's key style, for the error details.
+    func login(email: String, password: String, totpCode: String?, totpField: String, actor: AuditActor) async throws -> SignedIn {
+        let user = try await verifyPassword(email: email, password: password, actor: actor)
+        if user.totpEnabled {
+            guard let totpCode, !totpCode.isEmpty else {
+                throw APIError.unauthorized("A two-factor code is required.", details: [totpField: ["A two-factor code is required."]])
+            }
+            try await verifySecondFactor(user, code: totpCode, field: totpField, actor: actor)
+        }
+        return try await startSession(for: user, actor: actor)
+    }
+
+    /// First step of sign-in: the password, under the lockout rule.
+    func verifyPassword(email: String, password: String, actor: AuditActor) async throws -> User {
+        guard let user = try await User.query(on: db).filter(\.$email == email.lowercased()).first() else {
+            // Hash anyway so a missing account takes as long as a wrong password.
+            _ = try? await app.passwordHasher.hash(password)
+            throw APIError.unauthorized("Invalid email or password.")
+        }
+        try checkNotLocked(user)
+        guard let hash = user.passwordHash, try await app.passwordHasher.verify(password, hash: hash), user.isActive else {
+            try await recordFailure(user, reason: "password", actor: actor)
+            throw APIError.unauthorized("Invalid email or password.")
+        }
+        return user
+    }
+
+    /// Second step: the TOTP code of an enrolled user.
+    func verifySecondFactor(_ user: User, code: String, field: String, actor: AuditActor) async throws {
+        try checkNotLocked(user)
+        guard let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed),
+              TOTP.verify(code: code, secret: secret, at: now) else {
+            try await recordFailure(user, reason: "totp", actor: actor)
+            throw APIError.unauthorized("The two-factor code is not valid.", details: [field: ["The two-factor code is not valid."]])
+        }
+    }
+
+    private func checkNotLocked(_ user: User) throws {
+        if let lockedUntil = user.lockedUntil, lockedUntil > now {
+            throw APIError.rateLimited(retryAfter: Int(lockedUntil.timeIntervalSince(now).rounded(.up)),
+                                       message: "Too many failed sign-ins; the account is locked for a while.")
+        }
+    }
+
+    /// Records the sign-in and issues the token that also serves as the session cookie.
+    func startSession(for user: User, actor: AuditActor) async throws -> SignedIn {
+        let now = self.now
+        let lifetime = app.settings.tokenLifetime
+        let keys = app.bulwarkKeys
+        return try await db.transaction { db in
+            user.failedLogins = 0
+            user.lockedUntil = nil
+            user.lastLoginAt = now
+            try await user.save(on: db)
+            let issued = try await TokenService(keys: keys, db: db, now: now, lifetime: lifetime)
+                .issue(for: user, ip: actor.ip, userAgent: actor.userAgent)
+            var signedInActor = actor
+            signedInActor.userID = user.id
+            signedInActor.email = user.email
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.login", target: ("user", user.id), companyID: user.$company.id, clientID: user.$client.id),
+                by: signedInActor)
+            return SignedIn(user: user, token: issued.token, session: issued.session)
+        }
+    }
+
+    private func recordFailure(_ user: User, reason: String, actor: AuditActor) async throws {
+        let settings = app.settings
+        let now = self.now
+        try await db.transaction { db in
+            user.failedLogins += 1
+            var details: [String: JSONValue] = ["reason": .string(reason), "failures": .number(Double(user.failedLogins))]
+            if user.failedLogins >= settings.loginMaxFailures {
+                user.lockedUntil = now.addingTimeInterval(settings.loginLockout)
+                user.failedLogins = 0
+                details["locked_until"] = .string(ISO8601.string(user.lockedUntil!))
+            }
+            try await user.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.login_failed", target: ("user", user.id), companyID: user.$company.id,
+                           clientID: user.$client.id, details: details),
+                by: actor)
+        }
+    }
+
+    /// Revokes the session behind the caller's token or cookie.
+    func logout(_ principal: Principal, actor: AuditActor) async throws {
+        guard case let .session(sessionID) = principal.credential else {
+            throw APIError.badRequest("Only sign-in sessions can be logged out; revoke API keys with DELETE /api/v1/api-keys/{id}.")
+        }
+        let now = self.now
+        try await db.transaction { db in
+            try await AuthSession.query(on: db).filter(\.$id == sessionID).set(\.$revokedAt, to: now).update()
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.logout", target: ("user", principal.userID), companyID: principal.companyID,
+                           clientID: principal.user.$client.id),
+                by: actor)
+        }
+    }
+
+    struct Registration: Sendable {
+        var email: String
+        var password: String
+        var firstName: String
+        var lastName: String
+        var companyName: String?
+    }
+
+    /// Self-service sign-up: a new company with one client, and the person as that client's administrator.
+    func register(_ registration: Registration, actor: AuditActor) async throws -> SignedIn {
+        if try await User.query(on: db).filter(\.$email == registration.email).first() != nil {
+            throw APIError.conflict("An account with this email already exists.")
+        }
+        let hash = try await app.passwordHasher.hash(registration.password)
+        let now = self.now
+        let lifetime = app.settings.tokenLifetime
+        let keys = app.bulwarkKeys
+        return try await db.transaction { db in
+            let organisation = registration.companyName ?? "\(registration.firstName) \(registration.lastName)'s organisation"
+            let company = Company(name: organisation, email: registration.email)
+            try await company.create(on: db)
+            let client = Client(companyID: company.id!, name: organisation)
+            try await client.create(on: db)
+            let user = User(companyID: company.id!, clientID: client.id!, firstName: registration.firstName,
+                            lastName: registration.lastName, email: registration.email, role: .clientAdmin)
+            user.passwordHash = hash
+            user.lastLoginAt = now
+            try await user.create(on: db)
+            let issued = try await TokenService(keys: keys, db: db, now: now, lifetime: lifetime)
+                .issue(for: user, ip: actor.ip, userAgent: actor.userAgent)
+            var registeredActor = actor
+            registeredActor.userID = user.id
+            registeredActor.email = user.email
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.registered", target: ("user", user.id), companyID: company.id, clientID: client.id),
+                by: registeredActor)
+            return SignedIn(user: user, token: issued.token, session: issued.session)
+        }
+    }
+}
+
+extension Request {
+    var authService: AuthService { AuthService(app: application, db: db, now: now) }
+}
+
+extension AuthService {
+    /// Changes a password after checking the current one; other sessions of the user are signed out.
+    func changePassword(_ user: User, current: String?, new: String?, confirmation: String?, keepSession: UUID?,
+                        actor: AuditActor) async throws {
+        var errors = FieldErrors()
+        if current?.isEmpty ?? true { errors.add("current_password", "The current_password field is required.") }
+        let newPassword = errors.password(new, field: "new_password")
+        if let newPassword, newPassword != confirmation {
+            errors.add("new_password_confirmation", "The confirmation does not match the new password.")
+        }
+        try errors.throwIfAny()
+        guard let hash = user.passwordHash, try await app.passwordHasher.verify(current!, hash: hash) else {
+            throw APIError.validation(["current_password": ["The current password is not correct."]])
+        }
+        let newHash = try await app.passwordHasher.hash(newPassword!)
+        let now = self.now
+        try await db.transaction { db in
+            user.passwordHash = newHash
+            try await user.save(on: db)
+            let others = AuthSession.query(on: db).filter(\.$user.$id == user.id!).filter(\.$revokedAt == nil)
+            if let keepSession { others.filter(\.$id != keepSession) }
+            try await others.set(\.$revokedAt, to: now).update()
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.password_changed", target: ("user", user.id), companyID: user.$company.id,
+                           clientID: user.$client.id), by: actor)
+        }
+    }
+}

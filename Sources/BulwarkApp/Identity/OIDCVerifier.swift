@@ -1,0 +1,61 @@
+import JWTKit
+import NIOConcurrencyHelpers
+import Vapor
+
+/// Claims read from an external OpenID Connect provider's ID or access token.
+struct OIDCPayload: JWTPayload {
+    var iss: IssuerClaim
+    var sub: SubjectClaim
+    var aud: AudienceClaim
+    var exp: ExpirationClaim
+    var email: String?
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Verifies tokens of an external issuer against its JWKS, fetched on first use and again when a token names
+/// a key id not yet seen (key rotation), at most once a minute.
+actor OIDCVerifier {
+    let settings: Settings.OIDCSettings
+    let client: any Vapor.Client
+    private var keys: JWTKeyCollection?
+    private var fetchedAt: Date?
+
+    init(settings: Settings.OIDCSettings, client: any Vapor.Client) {
+        self.settings = settings
+        self.client = client
+    }
+
+    func verify(_ token: String, now: Date) async throws -> OIDCPayload? {
+        if let payload = try? await verifyWithCurrentKeys(token, now: now) { return payload }
+        if let fetchedAt, now.timeIntervalSince(fetchedAt) < 60, keys != nil { return nil }
+        try await refreshKeys(now: now)
+        return try? await verifyWithCurrentKeys(token, now: now)
+    }
+
+    private func verifyWithCurrentKeys(_ token: String, now: Date) async throws -> OIDCPayload? {
+        guard let keys else { return nil }
+        let payload = try await keys.verify(token, as: OIDCPayload.self)
+        guard payload.iss.value == settings.issuer, payload.aud.value.contains(settings.audience),
+              payload.exp.value > now else { return nil }
+        return payload
+    }
+
+    private func refreshKeys(now: Date) async throws {
+        let response = try await client.get(URI(string: settings.jwksURL))
+        guard response.status == .ok, let body = response.body else { return }
+        let collection = JWTKeyCollection()
+        try await collection.add(jwksJSON: String(buffer: body))
+        keys = collection
+        fetchedAt = now
+    }
+}
+
+extension Application {
+    private struct OIDCVerifierKey: StorageKey { typealias Value = OIDCVerifier }
+
+    var oidcVerifier: OIDCVerifier? {
+        get { storage[OIDCVerifierKey.self] }
+        set { storage[OIDCVerifierKey.self] = newValue }
+    }
+}

@@ -1,0 +1,53 @@
+import Fluent
+import Vapor
+
+/// TOTP enrolment shared by the API and the dashboard's profile page.
+struct TwoFactorService: Sendable {
+    let app: Application
+    let db: any Database
+    let now: Date
+
+    /// Stores a new sealed secret, not yet enabled, and returns it for the authenticator app.
+    func begin(for user: User, actor: AuditActor) async throws -> (secret: String, uri: String) {
+        if user.totpEnabled { throw APIError.conflict("Two-factor sign-in is already enabled.") }
+        let secret = TOTP.makeSecret()
+        user.totpSecret = try app.secretBox.seal(secret)
+        try await user.save(on: db)
+        return (secret, TOTP.provisioningURI(secret: secret, account: user.email))
+    }
+
+    func enable(for user: User, code: String?, field: String, actor: AuditActor) async throws {
+        if user.totpEnabled { throw APIError.conflict("Two-factor sign-in is already enabled.") }
+        guard let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed) else {
+            throw APIError.conflict("Start two-factor setup first.")
+        }
+        try check(code, secret: secret, field: field)
+        try await change(user, enabled: true, action: "auth.totp_enabled", actor: actor)
+    }
+
+    func disable(for user: User, code: String?, field: String, actor: AuditActor) async throws {
+        guard user.totpEnabled, let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed) else {
+            throw APIError.conflict("Two-factor sign-in is not enabled.")
+        }
+        try check(code, secret: secret, field: field)
+        user.totpSecret = nil
+        try await change(user, enabled: false, action: "auth.totp_disabled", actor: actor)
+    }
+
+    private func check(_ code: String?, secret: String, field: String) throws {
+        guard let code, !code.isEmpty else { throw APIError.validation([field: ["The \(field) field is required."]]) }
+        guard TOTP.verify(code: code, secret: secret, at: now) else {
+            throw APIError.validation([field: ["The code is not valid; check the time on your device."]])
+        }
+    }
+
+    private func change(_ user: User, enabled: Bool, action: String, actor: AuditActor) async throws {
+        let now = self.now
+        try await db.transaction { db in
+            user.totpEnabled = enabled
+            try await user.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent(action, target: ("user", user.id), companyID: user.$company.id, clientID: user.$client.id), by: actor)
+        }
+    }
+}

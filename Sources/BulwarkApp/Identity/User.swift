@@ -1,0 +1,55 @@
+import Fluent
+import Vapor
+
+/// One person, whatever route family they are seen through.
+final class User: Model, @unchecked Sendable {
+    static let schema = "users"
+
+    static let statuses = ["active", "inactive"]
+
+    @ID(key: .id) var id: UUID?
+    @Parent(key: "company_id") var company: Company
+    /// Home client of client-bound roles; nil for company-wide staff.
+    @OptionalParent(key: "client_id") var client: Client?
+    /// The client the /api/v1 and tabletop families act on for this user.
+    @OptionalParent(key: "current_client_id") var currentClient: Client?
+    @Field(key: "first_name") var firstName: String
+    @Field(key: "last_name") var lastName: String
+    @Field(key: "email") var email: String
+    @OptionalField(key: "position") var position: String?
+    @OptionalField(key: "department") var department: String?
+    @OptionalParent(key: "manager_id") var manager: User?
+    @Field(key: "locale") var locale: String
+    @Field(key: "status") var status: String
+    @Enum(key: "role") var role: Role
+    @OptionalField(key: "password_hash") var passwordHash: String?
+    /// TOTP seed, sealed with the master key.
+    @OptionalField(key: "totp_secret") var totpSecret: String?
+    @Field(key: "totp_enabled") var totpEnabled: Bool
+    @Field(key: "failed_logins") var failedLogins: Int
+    @OptionalField(key: "locked_until") var lockedUntil: Date?
+    @OptionalField(key: "last_login_at") var lastLoginAt: Date?
+    @Timestamp(key: "created_at", on: .create) var createdAt: Date?
+    @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
+
+    init() {}
+
+    init(id: UUID? = nil, companyID: UUID, clientID: UUID?, firstName: String, lastName: String, email: String,
+         role: Role = .companyUser, status: String = "active", locale: String = "en") {
+        self.id = id
+        self.$company.id = companyID
+        self.$client.id = clientID
+        self.$currentClient.id = clientID
+        self.firstName = firstName
+        self.lastName = lastName
+        self.email = email.lowercased()
+        self.role = role
+        self.status = status
+        self.locale = locale
+        self.totpEnabled = false
+        self.failedLogins = 0
+    }
+
+    var fullName: String { "\(firstName) \(lastName)".trimmingCharacters(in: .whitespaces) }
+    var isActive: Bool { status == "active" }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// A user as the /api/v1 family shows it (snake_case on the wire).
+struct UserResponse: Encodable, Sendable {
+    let id: UUID
+    let firstName: String
+    let lastName: String
+    let name: String
+    let email: String
+    let position: String?
+    let department: String?
+    let managerId: UUID?
+    let locale: String
+    let status: String
+    let role: String
+    let companyId: UUID
+    let clientId: UUID?
+    let currentClientId: UUID?
+    let totpEnabled: Bool
+    let lastLoginAt: Date?
+    let createdAt: Date?
+    let updatedAt: Date?
+
+    init(_ user: User) {
+        id = user.id!
+        firstName = user.firstName
+        lastName = user.lastName
+        name = user.fullName
+        email = user.email
+        position = user.position
+        department = user.department
+        managerId = user.$manager.id
+        locale = user.locale
+        status = user.status
+        role = user.role.rawValue
+        companyId = user.$company.id
+        clientId = user.$client.id
+        currentClientId = user.$currentClient.id
+        totpEnabled = user.totpEnabled
+        lastLoginAt = user.lastLoginAt
+        createdAt = user.createdAt
+        updatedAt = user.updatedAt
+    }
+}
+
+/// Body of POST and PUT /api/v1/users. Every field optional at decode time so validation can list all problems.
+struct UserInput: Decodable, Sendable {
+    var firstName: String?
+    var lastName: String?
+    var email: String?
+    var position: String?
+    var department: String?
+    var managerId: String?
+    var locale: String?
+    var status: String?
+    var role: String?
+    var password: String?
+}
+
+/// The camelCase user of the tabletop family (`/api/auth`).
+struct AccountResponse: Encodable, Sendable {
+    let id: UUID
+    let email: String
+    let firstName: String
+    let lastName: String
+    let role: String
+    let companyId: UUID
+    let clientId: UUID?
+    let totpEnabled: Bool
+
+    init(_ user: User) {
+        id = user.id!
+        email = user.email
+        firstName = user.firstName
+        lastName = user.lastName
+        role = user.role.rawValue
+        companyId = user.$company.id
+        clientId = user.$client.id
+        totpEnabled = user.totpEnabled
+    }
+}

@@ -1,0 +1,102 @@
+import Fluent
+import Vapor
+
+/// Seed 000 users: /api/v1/users.
+struct UsersV1Controller: RouteCollection {
+    func boot(routes: any RoutesBuilder) throws {
+        let users = routes.grouped("api", "v1", "users")
+        users.get(use: list)
+        users.post(use: create)
+        users.on(.POST, "import", body: .collect(maxSize: "20mb"), use: importCSV)
+        users.get(":id", use: show)
+        users.put(":id", use: update)
+        users.delete(":id", use: delete)
+    }
+
+    @Sendable func list(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.viewUsers)
+        var errors = FieldErrors()
+        let page = try PageParams(from: req)
+        let filters = UserService.ListFilters(
+            search: errors.optional(req.query["search"], field: "search"),
+            role: errors.oneOf(req.query["role"], field: "role", allowed: Role.allCases.map(\.rawValue)),
+            status: errors.oneOf(req.query["status"], field: "status", allowed: User.statuses),
+            department: errors.optional(req.query["department"], field: "department"),
+            managerID: errors.uuid(req.query["manager_id"], field: "manager_id"),
+            sort: SortOrder(req.query["sort"], allowed: UserService.sortable, errors: &errors))
+        try errors.throwIfAny()
+        let client = try await scope.actingClient()
+        return try req.envelope(page: try await req.userService().list(in: client, filters: filters, page: page))
+    }
+
+    @Sendable func create(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.manageUsers)
+        let input = try req.decodeBody(UserInput.self)
+        let client = try await scope.actingClient()
+        let user = try await req.userService().create(input, in: client)
+        return try req.envelope(UserResponse(user), status: .created)
+    }
+
+    @Sendable func show(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.viewUsers)
+        let user = try await scope.user(req.parameters.get("id"), of: try await scope.actingClient())
+        return try req.envelope(UserResponse(user))
+    }
+
+    @Sendable func update(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.manageUsers)
+        let client = try await scope.actingClient()
+        let user = try await scope.user(req.parameters.get("id"), of: client)
+        let input = try req.decodeBody(UserInput.self)
+        return try req.envelope(UserResponse(try await req.userService().update(user, with: input, in: client)))
+    }
+
+    struct Deleted: Encodable {
+        let id: UUID
+        let status: String
+        let erased: Bool
+    }
+
+    @Sendable func delete(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.manageUsers)
+        let client = try await scope.actingClient()
+        let user = try await scope.user(req.parameters.get("id"), of: client)
+        var errors = FieldErrors()
+        let hard = errors.oneOf(req.query["hard"], field: "hard", allowed: ["true", "false", "1", "0"])
+        try errors.throwIfAny()
+        let erase = hard == "true" || hard == "1"
+        let id = user.id!
+        try await req.userService().delete(user, hard: erase, in: client)
+        return try req.envelope(Deleted(id: id, status: erase ? "erased" : "inactive", erased: erase))
+    }
+
+    @Sendable func importCSV(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.manageUsers)
+        let text = try csvText(of: req)
+        let client = try await scope.actingClient()
+        let report = try await UserImportService(scope: scope, actor: req.auditActor, now: req.now)
+            .importCSV(text, into: client)
+        return try req.envelope(report)
+    }
+
+    /// The CSV from a raw `text/csv` body or a multipart form's `file` field.
+    private func csvText(of req: Request) throws -> String {
+        struct Upload: Decodable { var file: File }
+        if req.headers.contentType?.type == "multipart" {
+            guard let upload = try? req.content.decode(Upload.self, as: .formData) else {
+                throw APIError.validation(["file": ["Attach the CSV as the multipart field file."]])
+            }
+            return String(buffer: upload.file.data)
+        }
+        guard let body = req.body.data, body.readableBytes > 0 else {
+            throw APIError.validation(["file": ["Send the CSV as a text/csv body or a multipart field named file."]])
+        }
+        return String(buffer: body)
+    }
+}

@@ -1,0 +1,54 @@
+import Vapor
+
+/// What the layout needs on every page: who is signed in, the navigation their role reaches, the CSRF token.
+struct Layout: Encodable {
+    struct NavItem: Encodable { let title: String; let href: String; let active: Bool }
+
+    let title: String
+    let userName: String
+    let roleName: String
+    let csrf: String
+    let nav: [NavItem]
+    let logoutPath = DashboardPath.logout
+    let notice: String?
+
+    init(title: String, principal: Principal, req: Request, notice: String? = nil) {
+        self.title = title
+        userName = principal.user.fullName
+        roleName = principal.role.displayName
+        csrf = CSRF.token(for: principal, app: req.application)
+        let current = req.url.path
+        var items: [(String, String)] = [("Home", DashboardPath.home)]
+        if principal.has(.viewUsers) { items.append(("Users", DashboardPath.users)) }
+        if principal.has(.manageApiKeys) { items.append(("API keys", DashboardPath.apiKeys)) }
+        items.append(("Profile", DashboardPath.profile))
+        nav = items.map { NavItem(title: $0.0, href: $0.1, active: current == $0.1 || current.hasPrefix($0.1 + "/")) }
+        self.notice = notice ?? req.query[String.self, at: "notice"].flatMap(Notices.text)
+    }
+}
+
+/// Fixed notices shown after a redirect; only known keys are shown, never text from the URL.
+enum Notices {
+    static func text(_ key: String) -> String? {
+        [
+            "user_created": "User created.",
+            "user_updated": "User updated.",
+            "user_deactivated": "User deactivated.",
+            "password_changed": "Password changed. Other sessions were signed out.",
+            "totp_enabled": "Two-factor sign-in is on.",
+            "key_revoked": "API key revoked.",
+        ][key]
+    }
+}
+
+/// Field errors in a shape Leaf can loop over.
+struct FormError: Encodable {
+    let field: String
+    let message: String
+
+    static func from(_ error: any Error) -> [FormError]? {
+        guard let apiError = error as? APIError, apiError.status.code < 500 else { return nil }
+        guard let details = apiError.details else { return [FormError(field: "", message: apiError.message)] }
+        return details.keys.sorted().flatMap { key in details[key]!.map { FormError(field: key, message: $0) } }
+    }
+}

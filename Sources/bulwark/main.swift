@@ -1,0 +1,3 @@
+import BulwarkApp
+
+try await Entrypoint.main()

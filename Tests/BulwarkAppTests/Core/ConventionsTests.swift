@@ -1,0 +1,125 @@
+@testable import BulwarkApp
+import Testing
+import Vapor
+import VaporTesting
+
+@Suite struct ConventionsTests {
+    @Test func unknownRouteAnswers404InTheEnvelope() async throws {
+        try await withBulwark { app in
+            let response = try await app.send(.GET, "/api/v1/does-not-exist")
+            expectError(response, .notFound, "NOT_FOUND")
+            #expect(JSON(response)["error"].keys == ["code", "message", "details"])
+        }
+    }
+
+    @Test func malformedBodyAnswers400() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let response = try await app.send(.POST, "/api/v1/users", token: tenant.token, body: "{\"email\":", contentType: .json)
+            expectError(response, .badRequest, "BAD_REQUEST")
+        }
+    }
+
+    @Test func wrongTypeAnswers400() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let response = try await app.send(.POST, "/api/v1/users", token: tenant.token, json: ["first_name": 12])
+            expectError(response, .badRequest, "BAD_REQUEST")
+        }
+    }
+
+    @Test func everyApiResponseCarriesRateLimitHeaders() async throws {
+        try await withBulwark { app in
+            let response = try await app.send(.GET, "/api/v1/users")
+            #expect(response.headers.first(name: "X-RateLimit-Limit") == "100000")
+            #expect(response.headers.first(name: "X-RateLimit-Remaining") == "99999")
+            #expect(Int(response.headers.first(name: "X-RateLimit-Reset") ?? "") != nil)
+        }
+    }
+
+    @Test func writesPastTheLimitAnswer429WithRetryAfter() async throws {
+        try await withBulwark(adjust: { $0.rateLimits[.write] = RateLimitRule(limit: 2, window: 60) }) { app in
+            let tenant = try await Factory.tenant(app)
+            for _ in 0..<2 {
+                let response = try await app.send(.POST, "/api/v1/users", token: tenant.token, json: [:])
+                #expect(response.status == .unprocessableEntity)
+            }
+            let limited = try await app.send(.POST, "/api/v1/users", token: tenant.token, json: [:])
+            expectError(limited, .tooManyRequests, "RATE_LIMITED")
+            #expect(Int(limited.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
+            #expect(limited.headers.first(name: "X-RateLimit-Remaining") == "0")
+            // Reads count against their own category.
+            let read = try await app.send(.GET, "/api/v1/users", token: tenant.token)
+            #expect(read.status == .ok)
+        }
+    }
+
+    @Test func rateLimitCategoriesFollowTheSeeds() {
+        #expect(RateCategory.of(method: .GET, path: "/api/v1/users") == .read)
+        #expect(RateCategory.of(method: .DELETE, path: "/api/v1/users/x") == .write)
+        #expect(RateCategory.of(method: .GET, path: "/api/v1/export/audit-logs") == .export)
+        #expect(RateCategory.of(method: .GET, path: "/api/v3/companies") == .general)
+        #expect(RateCategory.of(method: .GET, path: "/api/v3/auth/user") == .auth)
+        #expect(RateCategory.of(method: .POST, path: "/api/auth/login") == .auth)
+        #expect(RateCategory.of(method: .GET, path: "/health") == nil)
+        #expect(RateCategory.seedDefaults[.write] == RateLimitRule(limit: 5, window: 60))
+        #expect(RateCategory.seedDefaults[.general] == RateLimitRule(limit: 1000, window: 3600))
+        #expect(RateLimitRule("20/3600") == RateLimitRule(limit: 20, window: 3600))
+        #expect(RateLimitRule("nonsense") == nil)
+    }
+
+    @Test func paginationValidatesAndCapsPerPage() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let capped = try await app.send(.GET, "/api/v1/users?per_page=500", token: tenant.token)
+            #expect(JSON(capped)["pagination"]["per_page"].int == 100)
+            let invalid = try await app.send(.GET, "/api/v1/users?page=0&per_page=abc", token: tenant.token)
+            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            #expect(JSON(invalid)["error"]["details"].keys == ["page", "per_page"])
+        }
+    }
+
+    @Test func healthReadyAndMetrics() async throws {
+        try await withBulwark { app in
+            #expect(JSON(try await app.send(.GET, "/health"))["data"]["status"].string == "ok")
+            #expect(JSON(try await app.send(.GET, "/ready"))["data"]["status"].string == "ready")
+            let metrics = try await app.send(.GET, "/metrics")
+            #expect(metrics.status == .ok)
+            #expect(metrics.body.string.contains("http_requests_total"))
+        }
+    }
+}
+
+@Suite struct CSVTests {
+    @Test func parsesQuotedFieldsAndLineEnds() {
+        let rows = CSV.parse("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\nlast,\n\n")
+        #expect(rows == [["a", "b"], ["x, y", "say \"hi\""], ["last", ""]])
+    }
+
+    @Test func neutralisesFormulas() {
+        #expect(CSV.escape("=SUM(A1)") == "'=SUM(A1)")
+        #expect(CSV.escape("+1") == "'+1")
+        #expect(CSV.escape("@cmd") == "'@cmd")
+        #expect(CSV.escape("a,b") == "\"a,b\"")
+        #expect(CSV.line(["plain", "-2"]) == "plain,'-2\r\n")
+    }
+}
+
+@Suite struct TOTPTests {
+    /// RFC 6238 appendix B vectors (SHA-1, secret "12345678901234567890"), last six digits.
+    @Test func matchesRFC6238Vectors() {
+        let secret = Base32.encode(Array("12345678901234567890".utf8))
+        #expect(TOTP.code(secret: secret, at: Date(timeIntervalSince1970: 59)) == "287082")
+        #expect(TOTP.code(secret: secret, at: Date(timeIntervalSince1970: 1_111_111_109)) == "081804")
+        #expect(TOTP.code(secret: secret, at: Date(timeIntervalSince1970: 2_000_000_000)) == "279037")
+    }
+
+    @Test func acceptsOneStepOfDriftOnly() {
+        let secret = TOTP.makeSecret()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let code = TOTP.code(secret: secret, at: now)!
+        #expect(TOTP.verify(code: code, secret: secret, at: now.addingTimeInterval(30)))
+        #expect(!TOTP.verify(code: code, secret: secret, at: now.addingTimeInterval(95)))
+        #expect(Base32.decode(Base32.encode([1, 2, 3, 250])) == [1, 2, 3, 250])
+    }
+}
