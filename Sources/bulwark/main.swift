@@ -1,3 +1,9 @@
 import BulwarkApp
+import Foundation
 
-try await Entrypoint.main()
+do {
+    try await Entrypoint.main()
+} catch {
+    // Entrypoint has already logged the reason; exit non-zero without a crash report.
+    exit(1)
+}

@@ -47,6 +47,7 @@ func configure(_ app: Application, settings: Settings) async throws {
         app.oidcVerifier = OIDCVerifier(settings: oidc, client: app.client)
     }
 
+    useBundledResources(app)
     app.views.use(.leaf)
     app.middleware = Middlewares()
     app.middleware.use(APIErrorMiddleware())
@@ -66,4 +67,14 @@ private func tuneSQLite(_ app: Application, settings: Settings) async throws {
         try await db.sql.raw("PRAGMA journal_mode=WAL").run()
         try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
     }
+}
+
+/// Views and stylesheets live in the checkout's Resources/ and Public/. When Bulwark runs from another directory
+/// (e.g. a data directory), they are found beside the sources it was built from.
+private func useBundledResources(_ app: Application, sourceFile: String = #filePath) {
+    let views = app.directory.viewsDirectory
+    guard !FileManager.default.fileExists(atPath: views) else { return }
+    var root = URL(fileURLWithPath: sourceFile)
+    for _ in 0..<4 { root.deleteLastPathComponent() } // App/ -> BulwarkApp/ -> Sources/ -> package root
+    app.directory = DirectoryConfiguration(workingDirectory: root.path + "/")
 }

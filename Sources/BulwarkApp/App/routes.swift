@@ -10,6 +10,10 @@ func routes(_ app: Application) throws {
     try app.register(collection: CompaniesV3Controller())
     try app.register(collection: APIKeysController())
     try app.register(collection: AuditLogsV1Controller())
+    try app.register(collection: DashboardAuthController())
+    try app.register(collection: DashboardUsersController())
+    try app.register(collection: DashboardProfileController())
+    try app.register(collection: DashboardKeysController())
 }
 
 func registerCommands(_ app: Application) {

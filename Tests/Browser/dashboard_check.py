@@ -1,0 +1,89 @@
+"""Signs in to the dashboard in headless Chromium, sees the users page, creates and imports users through the forms.
+
+Prints 'N passed, N failed' so CI can read the outcome."""
+import os
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["BASE_URL"]
+SHOTS = os.environ.get("SCREENSHOT_DIR", tempfile.gettempdir())
+
+options = webdriver.ChromeOptions()
+for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+    options.add_argument(flag)
+options.binary_location = "/usr/bin/chromium"
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver.set_page_load_timeout(30)
+
+passed, failed = 0, 0
+
+
+def check(name, condition):
+    """`condition` is a callable re-tried until it holds (pages load after a click) or 10 s pass."""
+    global passed, failed
+    try:
+        WebDriverWait(driver, 10).until(lambda _: condition())
+        ok = True
+    except Exception:
+        ok = False
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} (at {driver.current_url})")
+
+
+try:
+    driver.get(BASE + "/users")
+    check("signed-out visitors are sent to sign in", lambda: driver.current_url.endswith("/login"))
+
+    driver.find_element(By.NAME, "email").send_keys("admin@browser.test")
+    driver.find_element(By.NAME, "password").send_keys("wrong-password")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    check("a wrong password shows an error", lambda: "Invalid email or password" in driver.page_source)
+
+    driver.find_element(By.NAME, "email").clear()
+    driver.find_element(By.NAME, "email").send_keys("admin@browser.test")
+    driver.find_element(By.NAME, "password").send_keys("browser-pass-1")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    check("signing in lands on the dashboard", lambda: driver.current_url.endswith("/dashboard"))
+
+    driver.find_element(By.LINK_TEXT, "Users").click()
+    check("the users page opens from the navigation", lambda: driver.find_element(By.TAG_NAME, "h1").text == "Users")
+
+    driver.find_element(By.LINK_TEXT, "New user").click()
+    driver.find_element(By.NAME, "firstName").send_keys("Browser")
+    driver.find_element(By.NAME, "lastName").send_keys("Person")
+    driver.find_element(By.NAME, "email").send_keys("browser.person@browser.test")
+    driver.find_element(By.NAME, "department").send_keys("QA")
+    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    check("a created user appears in the list", lambda: "browser.person@browser.test" in driver.page_source)
+    check("the creation notice is shown", lambda: "User created." in driver.page_source)
+
+    driver.find_element(By.NAME, "search").send_keys("browser.person")
+    driver.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    check("search narrows the list", lambda: len(driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")) == 1)
+    driver.save_screenshot(os.path.join(SHOTS, "users.png"))
+
+    driver.get(BASE + "/users/import")
+    driver.find_element(By.NAME, "csv").send_keys(
+        "first_name,last_name,email\nImported,One,imported.one@browser.test\n,Missing,not-an-email\n")
+    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    check("the import reports imported and rejected rows",
+          lambda: "1 imported, 1 rejected" in driver.find_element(By.ID, "import-report").text)
+
+    driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    check("signing out returns to the sign-in page", lambda: driver.current_url.endswith("/login"))
+    driver.get(BASE + "/users")
+    check("after signing out the users page needs a sign-in again", lambda: driver.current_url.endswith("/login"))
+finally:
+    driver.quit()
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
