@@ -129,9 +129,7 @@ struct AuthService: Sendable {
         }
         let hash = try await app.passwordHasher.hash(registration.password)
         let now = self.now
-        let lifetime = app.settings.tokenLifetime
-        let keys = app.bulwarkKeys
-        return try await db.transaction { db in
+        let user = try await db.transaction { db in
             let organisation = registration.companyName ?? "\(registration.firstName) \(registration.lastName)'s organisation"
             let company = Company(name: organisation, email: registration.email)
             try await company.create(on: db)
@@ -140,18 +138,16 @@ struct AuthService: Sendable {
             let user = User(companyID: company.id!, clientID: client.id!, firstName: registration.firstName,
                             lastName: registration.lastName, email: registration.email, role: .clientAdmin)
             user.passwordHash = hash
-            user.lastLoginAt = now
             try await user.create(on: db)
-            let issued = try await TokenService(keys: keys, db: db, now: now, lifetime: lifetime)
-                .issue(for: user, ip: actor.ip, userAgent: actor.userAgent)
             var registeredActor = actor
             registeredActor.userID = user.id
             registeredActor.email = user.email
             try await AuditService(db: db, now: now).record(
                 AuditEvent("auth.registered", target: ("user", user.id), companyID: company.id, clientID: client.id),
                 by: registeredActor)
-            return SignedIn(user: user, token: issued.token, session: issued.session)
+            return user
         }
+        return try await startSession(for: user, actor: actor)
     }
 }
 

@@ -12,7 +12,13 @@ struct TwoFactorService: Sendable {
         if user.totpEnabled { throw APIError.conflict("Two-factor sign-in is already enabled.") }
         let secret = TOTP.makeSecret()
         user.totpSecret = try app.secretBox.seal(secret)
-        try await user.save(on: db)
+        let now = self.now
+        try await db.transaction { db in
+            try await user.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("auth.totp_setup_started", target: ("user", user.id), companyID: user.$company.id,
+                           clientID: user.$client.id), by: actor)
+        }
         return (secret, TOTP.provisioningURI(secret: secret, account: user.email))
     }
 

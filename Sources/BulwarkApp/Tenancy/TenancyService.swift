@@ -1,4 +1,5 @@
 import Fluent
+import SQLKit
 import Vapor
 
 /// Companies and their clients, as far as the caller's scope reaches.
@@ -11,15 +12,35 @@ struct TenancyService: Sendable {
 
     func companies(page: PageParams) async throws -> PageResult<CompanyResponse> {
         let (companies, meta) = try await scope.companies().sort(\.$name).sort(\.$id).pageOfModels(page)
-        var items: [CompanyResponse] = []
-        for company in companies { items.append(try await response(for: company)) }
+        let ids = companies.compactMap(\.id)
+        let clients = try await counts(in: Client.schema, companyIDs: ids)
+        let users = try await counts(in: User.schema, companyIDs: ids)
+        let items = companies.map {
+            CompanyResponse($0, clientCount: clients[$0.id!] ?? 0, userCount: users[$0.id!] ?? 0)
+        }
         return PageResult(items: items, meta: meta)
     }
 
     func response(for company: Company) async throws -> CompanyResponse {
-        let clients = try await Client.query(on: scope.db).filter(\.$company.$id == company.id!).count()
-        let users = try await User.query(on: scope.db).filter(\.$company.$id == company.id!).count()
-        return CompanyResponse(company, clientCount: clients, userCount: users)
+        let clients = try await counts(in: Client.schema, companyIDs: [company.id!])
+        let users = try await counts(in: User.schema, companyIDs: [company.id!])
+        return CompanyResponse(company, clientCount: clients[company.id!] ?? 0, userCount: users[company.id!] ?? 0)
+    }
+
+    /// Rows per company in one grouped query, so a page of companies costs two counts, not two per company.
+    private func counts(in table: String, companyIDs: [UUID]) async throws -> [UUID: Int] {
+        guard !companyIDs.isEmpty else { return [:] }
+        let rows = try await scope.db.sql.select()
+            .column("company_id").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "total")
+            .from(table)
+            .where("company_id", .in, companyIDs)
+            .groupBy("company_id")
+            .all()
+        var result: [UUID: Int] = [:]
+        for row in rows {
+            result[try row.decode(column: "company_id", as: UUID.self)] = try row.decode(column: "total", as: Int.self)
+        }
+        return result
     }
 
     struct ClientFilters: Sendable {
