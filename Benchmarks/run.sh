@@ -11,8 +11,10 @@ connections=32
 work="$(mktemp -d)"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 
-echo "== release build"
-(cd "$root" && swift build -c release --scratch-path .build-release --product bulwark >/dev/null)
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  echo "== release build"
+  (cd "$root" && swift build -c release --scratch-path .build-release --product bulwark >/dev/null)
+fi
 binary="$root/.build-release/release/bulwark"
 
 cleanup() { [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true; rm -rf "$work"; }
@@ -39,7 +41,7 @@ with open(sys.argv[1], "w") as f:
 PY
 seed_start=$(date +%s.%N)
 curl -sf -X POST "http://127.0.0.1:$port/api/v1/users/import" -H "Authorization: Bearer $token" \
-  -H 'content-type: text/csv' --data-binary @"$work/users.csv" | python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]; print(f"imported {d[\"imported\"]}, failed {d[\"failed\"]}")'
+  -H 'content-type: text/csv' --data-binary @"$work/users.csv" | python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]; print("imported", d["imported"], "failed", d["failed"])'
 seed_seconds=$(python3 -c "import time; print(f'{time.time() - $seed_start:.1f}')")
 
 measure() {

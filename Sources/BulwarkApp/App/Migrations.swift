@@ -10,5 +10,10 @@ enum Migrations {
         CreateAuditEntries(),
         CreateRateLimitCounters(),
         CreateInstanceSecrets(),
+        CreateJobs(),
+        CreateTrainingModules(),
+        CreateTrainingCampaignsAndEnrollments(),
+        CreateEscalations(),
+        CreateTrainingSettings(),
     ]
 }

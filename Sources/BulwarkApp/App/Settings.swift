@@ -26,6 +26,14 @@ struct Settings: Sendable {
     var rateLimits: [RateCategory: RateLimitRule]
     var oidc: OIDCSettings?
     var secureCookies: Bool
+    /// Keep rate-limit counters in the database even on SQLite (several processes on one file). Always on PostgreSQL.
+    var sharedRateLimits: Bool
+    var smtp: SMTPSettings?
+    var mailFrom: MailAddress
+    /// Public address of this server, for links in emails and certificates.
+    var publicBaseURL: String
+    /// Run the background job worker in this process (off in tests, which drive jobs by hand).
+    var runJobWorker: Bool
 
     struct OIDCSettings: Sendable {
         var issuer: String
@@ -72,7 +80,19 @@ struct Settings: Sendable {
             rateLimits: limits,
             oidc: oidc,
             secureCookies: environment != .development && environment != .testing
-                && env("BULWARK_INSECURE_COOKIES") == nil
+                && env("BULWARK_INSECURE_COOKIES") == nil,
+            sharedRateLimits: env("BULWARK_SHARED_RATE_LIMITS") != nil,
+            smtp: env("BULWARK_SMTP_HOST").map { host in
+                SMTPSettings(
+                    host: host, port: env("BULWARK_SMTP_PORT").flatMap(Int.init) ?? 587,
+                    security: env("BULWARK_SMTP_SECURITY").flatMap(SMTPSettings.Security.init(rawValue:)) ?? .starttls,
+                    username: env("BULWARK_SMTP_USERNAME"), password: env("BULWARK_SMTP_PASSWORD"),
+                    authMethod: env("BULWARK_SMTP_AUTH").flatMap(SMTPSettings.AuthMethod.init(rawValue:)),
+                    verifyCertificates: env("BULWARK_SMTP_INSECURE_TLS") == nil)
+            },
+            mailFrom: MailAddress(email: env("BULWARK_MAIL_FROM") ?? "bulwark@localhost", name: env("BULWARK_MAIL_FROM_NAME") ?? "Bulwark"),
+            publicBaseURL: env("BULWARK_PUBLIC_URL") ?? "http://\(env("BULWARK_HOST") ?? "127.0.0.1"):\(env("BULWARK_PORT") ?? "8080")",
+            runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil
         )
     }
 }

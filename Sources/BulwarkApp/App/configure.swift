@@ -21,10 +21,13 @@ func configure(_ app: Application, settings: Settings) async throws {
     switch settings.database {
     case let .postgres(url):
         app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: 8), as: .psql)
+        app.rateLimitStore = DatabaseRateLimitStore()
     case let .sqliteFile(path):
         app.databases.use(.sqlite(.file(path)), as: .sqlite)
+        app.rateLimitStore = settings.sharedRateLimits ? DatabaseRateLimitStore() : MemoryRateLimitStore()
     case .sqliteMemory:
         app.databases.use(.sqlite(.memory), as: .sqlite)
+        app.rateLimitStore = MemoryRateLimitStore()
     }
     app.migrations.add(Migrations.all)
     try await tuneSQLite(app, settings: settings)
@@ -55,8 +58,22 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.middleware.use(PrincipalAuthenticator())
     app.middleware.use(RateLimitMiddleware())
 
+    app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
+        ?? LogMailer(logger: app.logger)
+    try await ModuleLibrary.sync(app)
+    registerJobs(app)
+    if settings.runJobWorker { app.lifecycle.use(JobWorkerLifecycle()) }
+
     try routes(app)
     registerCommands(app)
+}
+
+private func registerJobs(_ app: Application) {
+    let worker = app.jobWorker
+    worker.register(TrainingSyncJob())
+    worker.register(EscalationScanJob())
+    worker.schedule(RecurringJob(kind: TrainingSyncJob.kind, interval: 60))
+    worker.schedule(RecurringJob(kind: EscalationScanJob.kind, interval: 900))
 }
 
 /// WAL lets readers run beside the writer; NORMAL sync is durable at each checkpoint and much faster under WAL.

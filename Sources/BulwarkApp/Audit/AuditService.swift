@@ -121,15 +121,4 @@ struct AuditService: Sendable {
 
 extension Request {
     var audit: AuditService { AuditService(db: db, now: now) }
-
-    /// Runs `work` in a transaction and records `event` in that same transaction.
-    func audited<T: Sendable>(_ work: @escaping @Sendable (any Database) async throws -> (T, AuditEvent)) async throws -> T {
-        let actor = auditActor
-        let now = self.now
-        return try await db.transaction { db in
-            let (result, event) = try await work(db)
-            try await AuditService(db: db, now: now).record(event, by: actor)
-            return result
-        }
-    }
 }

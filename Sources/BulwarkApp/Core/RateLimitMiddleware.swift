@@ -7,8 +7,8 @@ struct RateLimitMiddleware: AsyncMiddleware {
               let rule = request.application.settings.rateLimits[category] else {
             return try await next.respond(to: request)
         }
-        let decision = try await RateLimiter(db: request.db)
-            .hit(key: "\(category.rawValue):\(callerKey(request))", rule: rule, now: request.now)
+        let decision = try await request.application.rateLimitStore
+            .hit(key: "\(category.rawValue):\(callerKey(request))", rule: rule, now: request.now, db: request.db)
         let response: Response
         if decision.allowed {
             do {

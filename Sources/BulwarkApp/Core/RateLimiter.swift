@@ -1,22 +1,34 @@
 import Fluent
+import NIOConcurrencyHelpers
 import SQLKit
 import Vapor
 
-/// Fixed-window counters kept in the database so every Bulwark process shares them.
-struct RateLimiter: Sendable {
-    struct Decision: Sendable {
-        let limit: Int
-        let remaining: Int
-        let resetAt: Int
-        let allowed: Bool
+/// The outcome of counting one request against its rule.
+struct RateLimitDecision: Sendable {
+    let limit: Int
+    let remaining: Int
+    let resetAt: Int
+    let allowed: Bool
+
+    init(rule: RateLimitRule, hits: Int, windowStart: Int) {
+        limit = rule.limit
+        remaining = max(0, rule.limit - hits)
+        resetAt = windowStart + rule.window
+        allowed = hits <= rule.limit
     }
+}
 
-    let db: any Database
+/// Where fixed-window counters live.
+protocol RateLimitStore: Sendable {
+    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision
+}
 
-    func hit(key: String, rule: RateLimitRule, now: Date) async throws -> Decision {
+/// Counters in the database: every Bulwark process sharing a PostgreSQL database shares them.
+struct DatabaseRateLimitStore: RateLimitStore {
+    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)
         let windowStart = nowSeconds - nowSeconds % rule.window
-        let sql = db as! any SQLDatabase
+        let sql = db.sql
         // One atomic upsert per request: correct under concurrent processes on PostgreSQL and SQLite alike.
         let row = try await sql.raw("""
             INSERT INTO rate_limit_counters (bucket, window_start, hits) VALUES (\(bind: key), \(bind: windowStart), 1)
@@ -28,12 +40,34 @@ struct RateLimiter: Sendable {
             // Occasional sweep of expired windows keeps the table small.
             try await sql.raw("DELETE FROM rate_limit_counters WHERE window_start < \(bind: nowSeconds - 86_400)").run()
         }
-        return Decision(
-            limit: rule.limit,
-            remaining: max(0, rule.limit - hits),
-            resetAt: windowStart + rule.window,
-            allowed: hits <= rule.limit
-        )
+        return RateLimitDecision(rule: rule, hits: hits, windowStart: windowStart)
+    }
+}
+
+/// Counters in this process, for the embedded SQLite mode, which runs one Bulwark process per database file.
+/// A write per request would serialise every API call behind SQLite's single writer.
+final class MemoryRateLimitStore: RateLimitStore, Sendable {
+    private let counters = NIOLockedValueBox<[String: (windowStart: Int, hits: Int)]>([:])
+
+    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
+        let nowSeconds = Int(now.timeIntervalSince1970)
+        let windowStart = nowSeconds - nowSeconds % rule.window
+        let hits = counters.withLockedValue { counters -> Int in
+            if counters.count > 100_000 { counters = counters.filter { $0.value.windowStart + 86_400 > nowSeconds } }
+            let current = counters[key].flatMap { $0.windowStart == windowStart ? $0.hits : nil } ?? 0
+            counters[key] = (windowStart, current + 1)
+            return current + 1
+        }
+        return RateLimitDecision(rule: rule, hits: hits, windowStart: windowStart)
+    }
+}
+
+extension Application {
+    private struct RateLimitStoreKey: StorageKey { typealias Value = any RateLimitStore }
+
+    var rateLimitStore: any RateLimitStore {
+        get { storage[RateLimitStoreKey.self] ?? DatabaseRateLimitStore() }
+        set { storage[RateLimitStoreKey.self] = newValue }
     }
 }
 

@@ -31,7 +31,7 @@ struct CreateUsers: AsyncMigration {
             .unique(on: "email")
             .create()
         try await database.createIndex(on: User.schema, name: "users_company_id_idx", columns: ["company_id"])
-        try await database.createIndex(on: User.schema, name: "users_client_id_idx", columns: ["client_id", "last_name", "first_name"])
+        try await database.createIndex(on: User.schema, name: "users_client_id_idx", columns: ["client_id", "last_name", "first_name", "id"])
         try await database.createIndex(on: User.schema, name: "users_manager_id_idx", columns: ["manager_id"])
         try await database.createIndex(on: User.schema, name: "users_current_client_id_idx", columns: ["current_client_id"])
     }

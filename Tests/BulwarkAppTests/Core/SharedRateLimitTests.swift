@@ -11,6 +11,7 @@ import VaporTesting
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         func adjust(_ settings: inout Settings) {
             if TestDatabase.postgresURL == nil { settings.database = .sqliteFile(path) }
+            settings.sharedRateLimits = true
             settings.rateLimits[.general] = RateLimitRule(limit: 3, window: 3600)
         }
         try await withBulwark(adjust: adjust) { first in

@@ -1,0 +1,44 @@
+import Vapor
+
+/// Streams an export page by page from the database, so memory stays flat however many rows there are.
+enum ExportStream {
+    enum Format: String { case csv, json }
+
+    /// `nextPage(after:)` returns the rows after the given cursor and the cursor of the last row (nil when done).
+    static func response<Row: Encodable & Sendable>(
+        format: Format, filename: String, header: [String], cells: @escaping @Sendable (Row) -> [String],
+        keyStyle: KeyStyle, nextPage: @escaping @Sendable (_ after: String?) async throws -> (rows: [Row], cursor: String?)
+    ) -> Response {
+        var headers = HTTPHeaders()
+        headers.contentType = format == .csv ? HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"]) : .json
+        headers.contentDisposition = .init(.attachment, filename: "\(filename).\(format.rawValue)")
+        headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        let encoder = keyStyle.encoder
+        let body = Response.Body(asyncStream: { writer in
+            do {
+                try await writer.write(.buffer(ByteBuffer(string: format == .csv ? CSV.line(header) : "{\"success\":true,\"data\":[")))
+                var cursor: String?
+                var first = true
+                repeat {
+                    let page = try await nextPage(cursor)
+                    var chunk = ""
+                    for row in page.rows {
+                        if format == .csv {
+                            chunk += CSV.line(cells(row))
+                        } else {
+                            chunk += (first ? "" : ",") + String(decoding: try encoder.encode(row), as: UTF8.self)
+                            first = false
+                        }
+                    }
+                    if !chunk.isEmpty { try await writer.write(.buffer(ByteBuffer(string: chunk))) }
+                    cursor = page.rows.isEmpty ? nil : page.cursor
+                } while cursor != nil
+                if format == .json { try await writer.write(.buffer(ByteBuffer(string: "]}"))) }
+                try await writer.write(.end)
+            } catch {
+                try? await writer.write(.error(error))
+            }
+        })
+        return Response(status: .ok, headers: headers, body: body)
+    }
+}

@@ -1,0 +1,132 @@
+import Fluent
+import Vapor
+
+/// Seed 000: /api/v1/export/training-completion and /api/v1/export/audit-logs (format=csv|json), streamed.
+struct ExportsController: RouteCollection {
+    static let pageSize = 1000
+
+    struct CompletionRow: Encodable, Sendable {
+        let enrollmentId: UUID
+        let userId: UUID
+        let name: String
+        let email: String
+        @Nullable var department: String?
+        let campaignId: UUID
+        let campaignName: String
+        let moduleId: UUID
+        let moduleTitle: String
+        let status: String
+        let progress: Int
+        @Nullable var bestScore: Int?
+        let attempts: Int
+        let dueAt: Date
+        @Nullable var completedAt: Date?
+        @Nullable var certificateCode: String?
+
+        var cells: [String] {
+            let score: String = bestScore.map { String($0) } ?? ""
+            let completed: String = completedAt.map { ISO8601.string($0) } ?? ""
+            return [enrollmentId.uuidString, userId.uuidString, name, email, department ?? "", campaignId.uuidString,
+                    campaignName, moduleId.uuidString, moduleTitle, status, String(progress), score, String(attempts),
+                    ISO8601.string(dueAt), completed, certificateCode ?? ""]
+        }
+    }
+
+    func boot(routes: any RoutesBuilder) throws {
+        let export = routes.grouped("api", "v1", "export")
+        export.get("training-completion", use: trainingCompletion)
+        export.get("audit-logs", use: auditLogs)
+    }
+
+    private struct Common {
+        let format: ExportStream.Format
+        let from: Date?
+        let to: Date?
+    }
+
+    private func common(_ req: Request, errors: inout FieldErrors) -> Common {
+        let format = errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(ExportStream.Format.init) ?? .csv
+        let from = errors.date(req.query["from"], field: "from")
+        let to = errors.date(req.query["to"], field: "to")
+        if let from, let to, from > to { errors.add("to", "The to must be after from.") }
+        return Common(format: format, from: from, to: to)
+    }
+
+    @Sendable func trainingCompletion(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.viewReports)
+        var errors = FieldErrors()
+        let options = common(req, errors: &errors)
+        let campaignID = errors.uuid(req.query["campaign_id"], field: "campaign_id")
+        let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
+        try errors.throwIfAny()
+        let client = try await scope.actingClient()
+        if let campaignID { _ = try await req.campaignService.campaign(campaignID.uuidString, in: client) }
+        let db = req.db
+        let now = req.now
+        let clientID = client.id!
+        let header = ["enrollment_id", "user_id", "name", "email", "department", "campaign_id", "campaign_name", "module_id",
+                      "module_title", "status", "progress", "best_score", "attempts", "due_at", "completed_at", "certificate_code"]
+        return ExportStream.response(
+            format: options.format, filename: "training-completion", header: header,
+            cells: { (row: CompletionRow) in row.cells },
+            keyStyle: req.keyStyle,
+            nextPage: { after in
+                // Keyset paging on the primary key: every page costs the same however deep the export goes.
+                let query = Enrollment.query(on: db).filter(\.$clientID == clientID).with(\.$user).with(\.$campaign).with(\.$module)
+                if let after, let id = UUID(uuidString: after) { query.filter(\.$id > id) }
+                if let campaignID { query.filter(\.$campaign.$id == campaignID) }
+                switch status {
+                case "overdue": query.filter(\.$status != "completed").filter(\.$dueAt < now)
+                case .some(let value): query.filter(\.$status == value)
+                case nil: break
+                }
+                if let from = options.from { query.filter(\.$createdAt >= from) }
+                if let to = options.to { query.filter(\.$createdAt <= to) }
+                let rows = try await query.sort(\.$id).limit(Self.pageSize).all()
+                return (rows.map { enrollment in
+                    CompletionRow(enrollmentId: enrollment.id!, userId: enrollment.$user.id, name: enrollment.user.fullName,
+                                  email: enrollment.user.email, department: enrollment.user.department,
+                                  campaignId: enrollment.$campaign.id, campaignName: enrollment.campaign.name,
+                                  moduleId: enrollment.$module.id, moduleTitle: enrollment.module.title,
+                                  status: enrollment.displayStatus(now: now), progress: enrollment.progress,
+                                  bestScore: enrollment.bestScore, attempts: enrollment.attempts, dueAt: enrollment.dueAt,
+                                  completedAt: enrollment.completedAt, certificateCode: enrollment.certificateCode)
+                }, rows.last?.id?.uuidString)
+            })
+    }
+
+    @Sendable func auditLogs(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.viewAuditLogs)
+        var errors = FieldErrors()
+        let options = common(req, errors: &errors)
+        let action = errors.optional(req.query["action"], field: "action")
+        try errors.throwIfAny()
+        let client = try await scope.actingClient()
+        let db = req.db
+        let clientID = client.id!
+        let chainKey = "client:\(clientID)"
+        let header = ["id", "sequence", "created_at", "action", "actor_id", "actor_email", "target_type", "target_id", "ip_address",
+                      "user_agent", "details", "previous_hash", "hash"]
+        return ExportStream.response(
+            format: options.format, filename: "audit-logs", header: header,
+            cells: { (entry: AuditLogsV1Controller.EntryResponse) in
+                [entry.id.uuidString, String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
+                 entry.actorId?.uuidString ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
+                 entry.ipAddress ?? "", entry.userAgent ?? "", entry.details.map { JSONValue.canonical($0) } ?? "",
+                 entry.previousHash, entry.hash]
+            },
+            keyStyle: req.keyStyle,
+            nextPage: { after in
+                // The chain's sequence is the natural keyset: ordered, dense and indexed.
+                let query = AuditEntry.query(on: db).filter(\.$chainKey == chainKey).filter(\.$clientID == clientID)
+                if let after, let seq = Int(after) { query.filter(\.$seq > seq) }
+                if let action { query.filter(\.$action == action) }
+                if let from = options.from { query.filter(\.$createdAt >= from) }
+                if let to = options.to { query.filter(\.$createdAt <= to) }
+                let rows = try await query.sort(\.$seq).limit(Self.pageSize).all()
+                return (rows.map(AuditLogsV1Controller.EntryResponse.init), rows.last.map { String($0.seq) })
+            })
+    }
+}

@@ -1,0 +1,282 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// Training campaigns: who takes which modules by when, and their live figures.
+struct CampaignService: Sendable {
+    let db: any Database
+    let actor: AuditActor
+    let now: Date
+
+    static let audienceTypes = ["all", "departments", "users"]
+    /// Allowed status moves; launching (scheduled/active) enrols the audience once the start time has come.
+    static let transitions: [String: Set<String>] = [
+        "draft": ["scheduled", "active", "archived"],
+        "scheduled": ["draft", "active", "archived"],
+        "active": ["completed", "archived"],
+        "completed": ["archived", "active"],
+        "archived": [],
+    ]
+
+    func campaigns(in client: Client) -> QueryBuilder<TrainingCampaign> {
+        TrainingCampaign.query(on: db).filter(\.$clientID == client.id!)
+    }
+
+    func campaign(_ rawID: String?, in client: Client) async throws -> TrainingCampaign {
+        guard let id = rawID.flatMap(UUID.init(uuidString:)),
+              let campaign = try await campaigns(in: client).filter(\.$id == id).first() else {
+            throw APIError.notFound("Campaign")
+        }
+        return campaign
+    }
+
+    func list(in client: Client, status: String?, search: String?, page: PageParams) async throws -> PageResult<CampaignResponse> {
+        let query = campaigns(in: client)
+        if let status { query.filter(\.$status == status) } else { query.filter(\.$status != "archived") }
+        if let search { query.search(search, in: ["name"]) }
+        let (items, meta) = try await query.sort(\.$createdAt, .descending).sort(\.$id).pageOfModels(page)
+        let stats = try await self.stats(for: items.compactMap(\.id))
+        return PageResult(items: items.map { CampaignResponse($0, stats: stats[$0.id!] ?? CampaignStats()) }, meta: meta)
+    }
+
+    func response(_ campaign: TrainingCampaign) async throws -> CampaignResponse {
+        CampaignResponse(campaign, stats: try await stats(for: [campaign.id!])[campaign.id!] ?? CampaignStats())
+    }
+
+    /// Live figures for several campaigns in two grouped queries.
+    func stats(for ids: [UUID]) async throws -> [UUID: CampaignStats] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await db.sql.raw("""
+            SELECT campaign_id,
+                   COUNT(*) AS assignments,
+                   COUNT(DISTINCT user_id) AS enrolled,
+                   SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
+                   SUM(CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END) AS in_progress,
+                   SUM(CASE WHEN status = 'not_started' THEN 1 ELSE 0 END) AS not_started,
+                   SUM(CASE WHEN status <> 'completed' AND due_at < \(bind: now) THEN 1 ELSE 0 END) AS overdue,
+                   AVG(CASE WHEN status = 'completed' THEN best_score END) AS average_score
+            FROM training_enrollments WHERE campaign_id IN (\(binds: ids)) GROUP BY campaign_id
+            """).all()
+        var result: [UUID: CampaignStats] = [:]
+        for row in rows {
+            var stats = CampaignStats()
+            stats.assignments = try row.decode(column: "assignments", as: Int.self)
+            stats.enrolled = try row.decode(column: "enrolled", as: Int.self)
+            stats.completed = try row.decode(column: "completed", as: Int?.self) ?? 0
+            stats.inProgress = try row.decode(column: "in_progress", as: Int?.self) ?? 0
+            stats.notStarted = try row.decode(column: "not_started", as: Int?.self) ?? 0
+            stats.overdue = try row.decode(column: "overdue", as: Int?.self) ?? 0
+            stats.averageScore = try (row.decode(column: "average_score", as: Double?.self)).map { ($0 * 10).rounded() / 10 }
+            stats.completionRate = stats.assignments == 0 ? 0
+                : (Double(stats.completed) / Double(stats.assignments) * 1000).rounded() / 10
+            result[try row.decode(column: "campaign_id", as: UUID.self)] = stats
+        }
+        return result
+    }
+
+    func create(_ input: CampaignInput, in client: Client, modules: ModuleService) async throws -> TrainingCampaign {
+        let campaign = TrainingCampaign()
+        campaign.clientID = client.id!
+        campaign.status = "draft"
+        campaign.createdBy = actor.userID
+        let target = try await apply(input, to: campaign, in: client, modules: modules, creating: true)
+        let actor = self.actor
+        let now = self.now
+        try await db.transaction { db in
+            try await campaign.create(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("campaign.created", target: ("campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id, details: ["name": .string(campaign.name)]), by: actor)
+        }
+        if let target { try await move(campaign, to: target, in: client) }
+        return campaign
+    }
+
+    func update(_ campaign: TrainingCampaign, with input: CampaignInput, in client: Client, modules: ModuleService) async throws -> TrainingCampaign {
+        if campaign.status == "archived" { throw APIError.conflict("Archived campaigns cannot be changed.") }
+        let target = try await apply(input, to: campaign, in: client, modules: modules, creating: false)
+        let actor = self.actor
+        let now = self.now
+        try await db.transaction { db in
+            try await campaign.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("campaign.updated", target: ("campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id), by: actor)
+        }
+        if let target, target != campaign.status { try await move(campaign, to: target, in: client) }
+        if campaign.status == "active" { try await enrollAudience(of: campaign) }
+        return campaign
+    }
+
+    /// Drafts are deleted; campaigns that ran are archived so their results stay.
+    func delete(_ campaign: TrainingCampaign, in client: Client) async throws -> Bool {
+        let actor = self.actor
+        let now = self.now
+        let erase = campaign.status == "draft"
+        try await db.transaction { db in
+            if erase { try await campaign.delete(on: db) } else {
+                campaign.status = "archived"
+                try await campaign.save(on: db)
+            }
+            try await AuditService(db: db, now: now).record(
+                AuditEvent(erase ? "campaign.deleted" : "campaign.archived", target: ("campaign", campaign.id),
+                           companyID: client.$company.id, clientID: client.id), by: actor)
+        }
+        return erase
+    }
+
+    /// Validates every field at once; returns the requested status, applied by `move` after saving.
+    private func apply(_ input: CampaignInput, to campaign: TrainingCampaign, in client: Client, modules: ModuleService,
+                       creating: Bool) async throws -> String? {
+        var errors = FieldErrors()
+        let name = creating ? errors.required(input.name, field: "name", maxLength: 200) : errors.optional(input.name, field: "name", maxLength: 200)
+        let description = errors.optional(input.description, field: "description", maxLength: 5000)
+        var moduleIDs: [UUID]?
+        if let raw = input.moduleIds {
+            let ids = raw.compactMap(UUID.init(uuidString:))
+            if raw.isEmpty { errors.add("module_ids", "Choose at least one module.") }
+            else if ids.count != raw.count { errors.add("module_ids", "Every module id must be a valid identifier.") }
+            else {
+                let found = try await modules.visible(to: client).filter(\.$id ~~ ids).count()
+                if found != Set(ids).count { errors.add("module_ids", "Every module must exist and be available to this organisation.") }
+                else { moduleIDs = Array(NSOrderedSet(array: ids)) as? [UUID] }
+            }
+        } else if creating {
+            errors.add("module_ids", "Choose at least one module.")
+        }
+        var audienceType: String?
+        var audienceValues: [String]?
+        if let audience = input.audience {
+            audienceType = errors.oneOf(audience.type ?? "all", field: "audience.type", allowed: Self.audienceTypes)
+            switch audienceType {
+            case "departments":
+                let departments = (audience.departments ?? []).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if departments.isEmpty { errors.add("audience.departments", "Name at least one department.") }
+                audienceValues = departments
+            case "users":
+                let raw = audience.userIds ?? []
+                let ids = raw.compactMap(UUID.init(uuidString:))
+                if raw.isEmpty || ids.count != raw.count { errors.add("audience.user_ids", "List at least one valid user id.") }
+                else if try await User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$id ~~ ids).count() != Set(ids).count {
+                    errors.add("audience.user_ids", "Every user must belong to this organisation.")
+                }
+                audienceValues = ids.map(\.uuidString)
+            default:
+                audienceValues = []
+            }
+        }
+        let startAt = input.startAt ?? (creating ? now : campaign.startAt)
+        let dueAt = input.dueAt ?? (creating ? nil : campaign.dueAt)
+        if dueAt == nil { errors.add("due_at", "The due_at field is required.") }
+        if let dueAt, dueAt <= startAt { errors.add("due_at", "The due date must be after the start date.") }
+        if let reminders = input.reminderDays, reminders.contains(where: { $0 < 1 || $0 > 365 }) {
+            errors.add("reminder_days", "Reminder days must be between 1 and 365 days before the due date.")
+        }
+        var target: String?
+        if let status = errors.oneOf(input.status, field: "status", allowed: TrainingCampaign.statuses) {
+            let current = creating ? "draft" : campaign.status
+            if status != current && !(Self.transitions[current] ?? []).contains(status) {
+                errors.add("status", "A \(current) campaign cannot become \(status).")
+            } else {
+                target = status
+            }
+        }
+        try errors.throwIfAny()
+        if let name { campaign.name = name }
+        if let description { campaign.description = description }
+        if let moduleIDs { campaign.moduleIDs = moduleIDs }
+        if let audienceType { campaign.audienceType = audienceType } else if creating { campaign.audienceType = "all" }
+        if let audienceValues { campaign.audienceValues = audienceValues } else if creating { campaign.audienceValues = [] }
+        campaign.startAt = startAt
+        campaign.dueAt = dueAt!
+        if let reminders = input.reminderDays { campaign.reminderDays = Array(Set(reminders)).sorted(by: >) }
+        else if creating { campaign.reminderDays = [] }
+        if let autoEnroll = input.autoEnroll { campaign.autoEnroll = autoEnroll } else if creating { campaign.autoEnroll = true }
+        return target
+    }
+
+    /// Applies a status move. Launching before the start date schedules; at or after it activates and enrols.
+    func move(_ campaign: TrainingCampaign, to status: String, in client: Client) async throws {
+        var status = status
+        if status == "active" && campaign.startAt > now { status = "scheduled" }
+        if status == "scheduled" && campaign.startAt <= now { status = "active" }
+        let previous = campaign.status
+        campaign.status = status
+        if status == "active" && campaign.activatedAt == nil { campaign.activatedAt = now }
+        if status == "completed" { campaign.completedAt = now }
+        let actor = self.actor
+        let now = self.now
+        let newStatus = status
+        try await db.transaction { db in
+            try await campaign.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("campaign.status_changed", target: ("campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id, details: ["from": .string(previous), "to": .string(newStatus)]), by: actor)
+        }
+        if status == "active" { try await enrollAudience(of: campaign) }
+    }
+
+    /// Users the campaign's audience names right now (active people of the client).
+    func audienceQuery(of campaign: TrainingCampaign) -> QueryBuilder<User> {
+        let query = User.query(on: db).filter(\.$client.$id == campaign.clientID).filter(\.$status == "active")
+        switch campaign.audienceType {
+        case "departments": query.filter(\.$department ~~ campaign.audienceValues)
+        case "users": query.filter(\.$id ~~ campaign.audienceValues.compactMap(UUID.init(uuidString:)))
+        default: break
+        }
+        return query
+    }
+
+    /// Enrols every audience member in every module, skipping existing enrolments. Idempotent; batched inserts.
+    @discardableResult
+    func enrollAudience(of campaign: TrainingCampaign, batchSize: Int = 500) async throws -> Int {
+        var inserted = 0
+        var lastID: UUID?
+        while true {
+            let query = audienceQuery(of: campaign).field(\.$id).sort(\.$id).limit(batchSize)
+            if let lastID { query.filter(\.$id > lastID) }
+            let userIDs = try await query.all().compactMap(\.id)
+            guard let last = userIDs.last else { break }
+            lastID = last
+            let rows = userIDs.flatMap { userID in campaign.moduleIDs.map { (userID, $0) } }
+            for start in stride(from: 0, to: rows.count, by: batchSize) {
+                let chunk = rows[start..<min(start + batchSize, rows.count)]
+                var insert = db.sql.insert(into: Enrollment.schema)
+                    .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts",
+                             "completed_lessons", "due_at", "created_at")
+                for (userID, moduleID) in chunk {
+                    insert = insert.values(SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
+                                           SQLBind(userID), SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"),
+                                           SQLBind(campaign.dueAt), SQLBind(now))
+                }
+                try await insert.ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
+            }
+            inserted += rows.count
+        }
+        return inserted
+    }
+
+    /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones.
+    func synchronise() async throws {
+        let due = try await TrainingCampaign.query(on: db).filter(\.$status == "scheduled").filter(\.$startAt <= now).all()
+        for campaign in due {
+            guard let client = try await Client.find(campaign.clientID, on: db) else { continue }
+            try await move(campaign, to: "active", in: client)
+        }
+        let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
+        for campaign in active { try await enrollAudience(of: campaign) }
+    }
+}
+
+/// Runs `CampaignService.synchronise` every minute.
+struct TrainingSyncJob: JobHandler {
+    static let kind = "training.sync"
+
+    func run(payload: String, app: Application, now: Date) async throws {
+        try await CampaignService(db: app.db, actor: .system, now: now).synchronise()
+    }
+}
+
+extension Request {
+    var campaignService: CampaignService { CampaignService(db: db, actor: auditActor, now: now) }
+}
