@@ -15,7 +15,8 @@ final class SMTPReplyReader {
             if let index = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
                 let length = index - pending.readerIndex + 1
                 var line = pending.readString(length: length) ?? ""
-                while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+                // Trim by scalar: "\r\n" is one Character in Swift, so hasSuffix("\n") would miss it.
+                while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
                 return line
             }
             guard var chunk = try await iterator.next() else {

@@ -50,11 +50,11 @@ struct CampaignService: Sendable {
             SELECT campaign_id,
                    COUNT(*) AS assignments,
                    COUNT(DISTINCT user_id) AS enrolled,
-                   SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
-                   SUM(CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END) AS in_progress,
-                   SUM(CASE WHEN status = 'not_started' THEN 1 ELSE 0 END) AS not_started,
-                   SUM(CASE WHEN status <> 'completed' AND due_at < \(bind: now) THEN 1 ELSE 0 END) AS overdue,
-                   AVG(CASE WHEN status = 'completed' THEN best_score END) AS average_score
+                   CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed,
+                   CAST(SUM(CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END) AS BIGINT) AS in_progress,
+                   CAST(SUM(CASE WHEN status = 'not_started' THEN 1 ELSE 0 END) AS BIGINT) AS not_started,
+                   CAST(SUM(CASE WHEN status <> 'completed' AND due_at < \(bind: now) THEN 1 ELSE 0 END) AS BIGINT) AS overdue,
+                   CAST(AVG(CASE WHEN status = 'completed' THEN best_score END) AS DOUBLE PRECISION) AS average_score
             FROM training_enrollments WHERE campaign_id IN (\(binds: ids)) GROUP BY campaign_id
             """).all()
         var result: [UUID: CampaignStats] = [:]

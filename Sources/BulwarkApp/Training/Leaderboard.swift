@@ -63,8 +63,8 @@ struct LeaderboardService: Sendable {
         if let since = since(period) { condition = "\(condition) AND e.completed_at >= \(bind: since)" }
         return try await db.sql.raw("""
             SELECT e.user_id AS user_id, COUNT(*) AS completions,
-                   SUM(\(unsafeRaw: String(Self.completionPoints)) + COALESCE(e.best_score, 0)) AS points,
-                   AVG(e.best_score) AS average_score
+                   CAST(SUM(\(unsafeRaw: String(Self.completionPoints)) + COALESCE(e.best_score, 0)) AS BIGINT) AS points,
+                   CAST(AVG(e.best_score) AS DOUBLE PRECISION) AS average_score
             FROM training_enrollments e JOIN users u ON u.id = e.user_id
             WHERE \(condition) GROUP BY e.user_id
             """).all().map {

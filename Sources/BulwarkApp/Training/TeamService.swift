@@ -65,10 +65,10 @@ struct TeamService: Sendable {
             let soon = now.addingTimeInterval(7 * 86_400)
             let rows = try await db.sql.raw("""
                 SELECT e.user_id AS user_id, COUNT(*) AS assigned,
-                       SUM(CASE WHEN e.status = 'completed' THEN 1 ELSE 0 END) AS completed,
-                       SUM(CASE WHEN e.status <> 'completed' AND e.due_at < \(bind: now) THEN 1 ELSE 0 END) AS overdue,
-                       SUM(CASE WHEN e.status <> 'completed' AND e.due_at >= \(bind: now) AND e.due_at < \(bind: soon) THEN 1 ELSE 0 END) AS due_soon,
-                       AVG(CASE WHEN e.status = 'completed' THEN e.best_score END) AS average_score
+                       CAST(SUM(CASE WHEN e.status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed,
+                       CAST(SUM(CASE WHEN e.status <> 'completed' AND e.due_at < \(bind: now) THEN 1 ELSE 0 END) AS BIGINT) AS overdue,
+                       CAST(SUM(CASE WHEN e.status <> 'completed' AND e.due_at >= \(bind: now) AND e.due_at < \(bind: soon) THEN 1 ELSE 0 END) AS BIGINT) AS due_soon,
+                       CAST(AVG(CASE WHEN e.status = 'completed' THEN e.best_score END) AS DOUBLE PRECISION) AS average_score
                 FROM training_enrollments e JOIN training_campaigns c ON c.id = e.campaign_id
                 WHERE e.user_id IN (\(binds: ids)) AND c.status IN ('active', 'completed')
                 GROUP BY e.user_id

@@ -57,8 +57,10 @@ func withBulwark<T>(
     do {
         try await configure(app, settings: settings)
         if sharedDatabase {
+            // Start from empty tables, then load the built-in library again as a fresh start would.
             try await app.autoRevert()
             try await app.autoMigrate()
+            try await ModuleLibrary.sync(app)
         }
         let result = try await body(app)
         try await app.asyncShutdown()

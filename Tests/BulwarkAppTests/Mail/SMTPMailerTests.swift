@@ -1,0 +1,92 @@
+@testable import BulwarkApp
+import Foundation
+import Logging
+import NIOPosix
+import Testing
+
+@Suite struct SMTPMailerTests {
+    private func message(to email: String, subject: String = "Hello") -> MailMessage {
+        MailMessage(from: MailAddress(email: "noreply@bulwark.test", name: "Bulwark"), to: [MailAddress(email: email, name: nil)],
+                    subject: subject, text: "Line one\n.starts with a dot", html: "<p>Hi</p>")
+    }
+
+    private func mailer(_ fixture: SMTPFixture, host: String = "127.0.0.1", security: SMTPSettings.Security = .none,
+                        auth: SMTPSettings.AuthMethod? = nil) -> SMTPMailer {
+        var settings = SMTPSettings(host: host, port: fixture.port, security: security, username: fixture.credentials?.user,
+                                    password: fixture.credentials?.password, authMethod: auth)
+        settings.timeout = .seconds(5)
+        if let certificate = fixture.certificate { settings.trustRoots = [certificate] }
+        return SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+    }
+
+    @Test func sendsABatchOverOneAuthenticatedConnection() async throws {
+        let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"))
+        try await fixture.start()
+        let outcomes = await mailer(fixture).send([message(to: "a@acme.test"), message(to: "b@acme.test", subject: "Zweite Nachricht ü")])
+        #expect(outcomes == [.sent, .sent])
+        #expect(fixture.connections == 1)
+        #expect(fixture.messages.map(\.to) == [["a@acme.test"], ["b@acme.test"]])
+        #expect(fixture.messages.allSatisfy { $0.authenticatedAs == "bulwark" && $0.from == "noreply@bulwark.test" })
+        let data = fixture.messages[0].data
+        #expect(data.contains("Content-Type: multipart/alternative"))
+        #expect(data.contains("Message-ID: <"))
+        #expect(fixture.messages[1].data.contains("Subject: =?UTF-8?B?"))
+        await fixture.stop()
+    }
+
+    @Test func authLogin() async throws {
+        let fixture = try SMTPFixture(credentials: ("login-user", "pw"))
+        try await fixture.start()
+        #expect(await mailer(fixture, auth: .login).send(message(to: "a@acme.test")) == .sent)
+        #expect(fixture.messages.first?.authenticatedAs == "login-user")
+        await fixture.stop()
+    }
+
+    @Test func wrongCredentialsArePermanentFailures() async throws {
+        let fixture = try SMTPFixture(credentials: ("bulwark", "right"))
+        try await fixture.start()
+        var settings = SMTPSettings(host: "127.0.0.1", port: fixture.port, security: .none, username: "bulwark", password: "wrong")
+        settings.timeout = .seconds(5)
+        let outcome = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
+            .send(message(to: "a@acme.test"))
+        guard case .permanentFailure = outcome else { Issue.record("expected a permanent failure, got \(outcome)"); return }
+        #expect(fixture.messages.isEmpty)
+        await fixture.stop()
+    }
+
+    @Test func fourHundredsAreTemporaryFiveHundredsPermanentAndTheBatchGoesOn() async throws {
+        let fixture = try SMTPFixture(rcptReplies: ["busy@acme.test": "451 4.3.0 Try again later", "gone@acme.test": "550 5.1.1 No such user"])
+        try await fixture.start()
+        let outcomes = await mailer(fixture).send([message(to: "busy@acme.test"), message(to: "gone@acme.test"), message(to: "ok@acme.test")])
+        #expect(outcomes[0] == .temporaryFailure("451 Try again later".replacingOccurrences(of: "451 ", with: "451 4.3.0 ")))
+        guard case .permanentFailure = outcomes[1] else { Issue.record("expected permanent failure"); return }
+        #expect(outcomes[2] == .sent)
+        #expect(fixture.messages.map(\.to) == [["ok@acme.test"]])
+        await fixture.stop()
+    }
+
+    @Test func upgradesWithSTARTTLS() async throws {
+        let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"), withTLS: true)
+        try await fixture.start()
+        #expect(await mailer(fixture, host: "localhost", security: .starttls).send(message(to: "tls@acme.test")) == .sent)
+        #expect(fixture.messages.first?.overTLS == true)
+        await fixture.stop()
+    }
+
+    @Test func refusesToSendInClearWhenSTARTTLSIsMissing() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let outcome = await mailer(fixture, security: .starttls).send(message(to: "a@acme.test"))
+        guard case .temporaryFailure = outcome else { Issue.record("expected a temporary failure, got \(outcome)"); return }
+        #expect(fixture.messages.isEmpty)
+        await fixture.stop()
+    }
+
+    @Test func anUnreachableServerIsATemporaryFailure() async throws {
+        var settings = SMTPSettings(host: "127.0.0.1", port: 1, security: .none)
+        settings.timeout = .seconds(2)
+        let outcome = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
+            .send(message(to: "a@acme.test"))
+        guard case .temporaryFailure = outcome else { Issue.record("expected a temporary failure"); return }
+    }
+}

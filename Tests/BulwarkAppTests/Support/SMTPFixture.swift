@@ -1,0 +1,166 @@
+@testable import BulwarkApp
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import X509
+
+/// A small SMTP server on a real socket that parses what it receives: EHLO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT,
+/// DATA (with dot-unstuffing), RSET, QUIT. Replies to RCPT can be scripted to test 4xx/5xx handling.
+final class SMTPFixture: Sendable {
+    struct Received: Sendable {
+        let from: String
+        let to: [String]
+        let data: String
+        let authenticatedAs: String?
+        let overTLS: Bool
+    }
+
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let state = NIOLockedValueBox<(messages: [Received], connections: Int, port: Int)>(([], 0, 0))
+    let credentials: (user: String, password: String)?
+    let tls: NIOSSLContext?
+    let certificate: NIOSSLCertificate?
+    /// A reply line for RCPT TO of this address instead of 250 (e.g. "451 try later", "550 no such user").
+    let rcptReplies: [String: String]
+
+    init(credentials: (String, String)? = nil, withTLS: Bool = false, rcptReplies: [String: String] = [:]) throws {
+        self.credentials = credentials.map { (user: $0.0, password: $0.1) }
+        self.rcptReplies = rcptReplies
+        if withTLS {
+            let (certificate, key) = try Self.selfSignedCertificate()
+            self.certificate = certificate
+            tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+        } else {
+            certificate = nil
+            tls = nil
+        }
+    }
+
+    var port: Int { state.withLockedValue { $0.port } }
+    var messages: [Received] { state.withLockedValue { $0.messages } }
+    var connections: Int { state.withLockedValue { $0.connections } }
+
+    func start() async throws {
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        state.withLockedValue { $0.port = server.channel.localAddress?.port ?? 0 }
+        Task {
+            try? await server.executeThenClose { connections in
+                for try await connection in connections {
+                    self.state.withLockedValue { $0.connections += 1 }
+                    Task { try? await self.serve(connection) }
+                }
+            }
+        }
+    }
+
+    func stop() async {
+        try? await group.shutdownGracefully()
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws {
+        try await connection.executeThenClose { inbound, outbound in
+            let reader = SMTPReplyReader(inbound.makeAsyncIterator())
+            func reply(_ text: String) async throws { try await outbound.write(ByteBuffer(string: text + "\r\n")) }
+            var overTLS = false
+            var user: String?
+            var from = ""
+            var recipients: [String] = []
+            try await reply("220 fixture.test ESMTP ready")
+            while true {
+                let line = try await reader.readLine()
+                let upper = line.uppercased()
+                if upper.hasPrefix("EHLO") || upper.hasPrefix("HELO") {
+                    var lines = ["250-fixture.test", "250-AUTH PLAIN LOGIN", "250-8BITMIME"]
+                    if tls != nil && !overTLS { lines.append("250-STARTTLS") }
+                    lines.append("250 SMTPUTF8")
+                    try await reply(lines.joined(separator: "\r\n"))
+                } else if upper == "STARTTLS", let tls {
+                    try await reply("220 2.0.0 Ready to start TLS")
+                    try await connection.channel.pipeline.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+                    overTLS = true
+                } else if upper.hasPrefix("AUTH PLAIN ") {
+                    let decoded = Data(base64Encoded: String(line.dropFirst(11))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    let parts = decoded.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+                    user = try await check(parts.count == 3 ? parts[1] : "", parts.count == 3 ? parts[2] : "", reply: reply)
+                } else if upper == "AUTH LOGIN" {
+                    try await reply("334 VXNlcm5hbWU6")
+                    let name = Data(base64Encoded: try await reader.readLine()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    try await reply("334 UGFzc3dvcmQ6")
+                    let password = Data(base64Encoded: try await reader.readLine()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    user = try await check(name, password, reply: reply)
+                } else if upper.hasPrefix("MAIL FROM:") {
+                    if credentials != nil && user == nil { try await reply("530 5.7.0 Authentication required"); continue }
+                    from = Self.address(line)
+                    recipients = []
+                    try await reply("250 2.1.0 OK")
+                } else if upper.hasPrefix("RCPT TO:") {
+                    let address = Self.address(line)
+                    if let scripted = rcptReplies[address] { try await reply(scripted); continue }
+                    recipients.append(address)
+                    try await reply("250 2.1.5 OK")
+                } else if upper == "DATA" {
+                    guard !recipients.isEmpty else { try await reply("554 5.5.1 No valid recipients"); continue }
+                    try await reply("354 End data with <CR><LF>.<CR><LF>")
+                    var lines: [String] = []
+                    while true {
+                        let dataLine = try await reader.readLine()
+                        if dataLine == "." { break }
+                        lines.append(dataLine.hasPrefix("..") ? String(dataLine.dropFirst()) : dataLine)
+                    }
+                    let received = Received(from: from, to: recipients, data: lines.joined(separator: "\r\n"), authenticatedAs: user, overTLS: overTLS)
+                    state.withLockedValue { $0.messages.append(received) }
+                    try await reply("250 2.0.0 Queued")
+                } else if upper == "RSET" {
+                    from = ""
+                    recipients = []
+                    try await reply("250 2.0.0 OK")
+                } else if upper == "QUIT" {
+                    try await reply("221 2.0.0 Bye")
+                    return
+                } else {
+                    try await reply("502 5.5.2 Command not recognised")
+                }
+            }
+        }
+    }
+
+    private func check(_ name: String, _ password: String, reply: (String) async throws -> Void) async throws -> String? {
+        if let credentials, credentials.user == name, credentials.password == password {
+            try await reply("235 2.7.0 Authentication successful")
+            return name
+        }
+        try await reply("535 5.7.8 Authentication credentials invalid")
+        return nil
+    }
+
+    private static func address(_ line: String) -> String {
+        guard let open = line.firstIndex(of: "<"), let close = line.lastIndex(of: ">"), open < close else { return "" }
+        return String(line[line.index(after: open)..<close])
+    }
+
+    /// A throwaway certificate for "localhost", made fresh for each fixture.
+    static func selfSignedCertificate() throws -> (NIOSSLCertificate, NIOSSLPrivateKey) {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("localhost") }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(3600),
+            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                SubjectAlternativeNames([.dnsName("localhost")])
+            },
+            issuerPrivateKey: .init(key))
+        let pem = try certificate.serializeAsPEM().pemString
+        return (try NIOSSLCertificate(bytes: Array(pem.utf8), format: .pem),
+                try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
+    }
+}

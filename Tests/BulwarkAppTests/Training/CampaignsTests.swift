@@ -1,0 +1,111 @@
+@testable import BulwarkApp
+import Fluent
+import Testing
+import Vapor
+import VaporTesting
+
+@Suite struct CampaignsTests {
+    @Test func activatingEnrolsTheAudienceAndShowsLiveFigures() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for index in 0..<4 { try await Factory.user(app, in: tenant, department: index < 3 ? "Sales" : "IT") }
+            let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "passwords-and-mfa")]
+            let due = ISO8601.string(Date().addingTimeInterval(14 * 86_400))
+            let created = try await app.send(.POST, "/api/v1/campaigns", token: tenant.token, json: [
+                "name": "Q1 Sales awareness", "module_ids": modules.map { $0.id!.uuidString },
+                "audience": ["type": "departments", "departments": ["Sales"]], "due_at": due, "status": "active",
+                "reminder_days": [3, 1],
+            ])
+            #expect(created.status == .created)
+            let data = JSON(created)["data"]
+            #expect(data["status"].string == "active")
+            #expect(data["stats"]["enrolled"].int == 3)
+            #expect(data["stats"]["assignments"].int == 6)
+            #expect(data["stats"]["completion_rate"].double == 0)
+            #expect(data["reminder_days"].array.compactMap(\.int) == [3, 1])
+            let id = try #require(data["id"].string)
+            // Updating an active campaign enrols newcomers of the audience, never twice.
+            try await Factory.user(app, in: tenant, department: "Sales")
+            let updated = JSON(try await app.send(.PUT, "/api/v1/campaigns/\(id)", token: tenant.token, json: ["description": "Now with more"]))
+            #expect(updated["data"]["stats"]["enrolled"].int == 4)
+            #expect(try await Enrollment.query(on: app.db).count() == 8)
+            let list = JSON(try await app.send(.GET, "/api/v1/campaigns?status=active", token: tenant.token))
+            #expect(list["data"].array.count == 1)
+        }
+    }
+
+    @Test func validationListsEveryProblem() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let response = try await app.send(.POST, "/api/v1/campaigns", token: tenant.token, json: [
+                "module_ids": [UUID().uuidString], "audience": ["type": "users", "user_ids": ["nope"]],
+                "start_at": "2030-01-10T00:00:00Z", "due_at": "2030-01-01T00:00:00Z", "reminder_days": [0], "status": "completed",
+            ])
+            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            #expect(JSON(response)["error"]["details"].keys == ["name", "module_ids", "audience.user_ids", "due_at", "reminder_days", "status"])
+            expectError(try await app.send(.POST, "/api/v1/campaigns", json: [:]), .unauthorized, "UNAUTHORIZED")
+        }
+    }
+
+    @Test func aFutureStartSchedulesAndTheSyncJobActivates() async throws {
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let tenant = try await Factory.tenant(app)
+            try await Factory.user(app, in: tenant)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                              startIn: 3600, dueIn: 86_400 * 7)
+            #expect(campaign.status == "scheduled")
+            #expect(try await Enrollment.query(on: app.db).count() == 0)
+            clock.advance(by: 3601)
+            try await CampaignService(db: app.db, actor: .system, now: clock.now()).synchronise()
+            #expect(try await TrainingCampaign.find(campaign.id, on: app.db)?.status == "active")
+            #expect(try await Enrollment.query(on: app.db).count() == 2)
+            // Auto-enrolment picks up people who join later.
+            try await Factory.user(app, in: tenant)
+            try await CampaignService(db: app.db, actor: .system, now: clock.now()).synchronise()
+            #expect(try await Enrollment.query(on: app.db).count() == 3)
+        }
+    }
+
+    @Test func statusMovesFollowTheLifecycle() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)])
+            let back = try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["status": "draft"])
+            expectError(back, .unprocessableEntity, "VALIDATION_ERROR")
+            let done = JSON(try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["status": "completed"]))
+            #expect(done["data"]["status"].string == "completed")
+            #expect(done["data"]["completed_at"].string != nil)
+        }
+    }
+
+    @Test func deleteRemovesDraftsAndArchivesTheRest() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let module = try await TrainingFactory.builtinModule(app)
+            let draft = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module], status: "draft")
+            let active = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module])
+            #expect(JSON(try await app.send(.DELETE, "/api/v1/campaigns/\(draft.id!)", token: tenant.token))["data"]["status"].string == "deleted")
+            #expect(try await TrainingCampaign.find(draft.id, on: app.db) == nil)
+            #expect(JSON(try await app.send(.DELETE, "/api/v1/campaigns/\(active.id!)", token: tenant.token))["data"]["status"].string == "archived")
+            #expect(try await TrainingCampaign.find(active.id, on: app.db)?.status == "archived")
+        }
+    }
+
+    @Test func anotherTenantsCampaignAnswers404() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)])
+            try await expectOtherTenantGets404(app, .GET, "/api/v1/campaigns/\(campaign.id!)")
+            try await expectOtherTenantGets404(app, .PUT, "/api/v1/campaigns/\(campaign.id!)", json: ["name": "x"])
+            try await expectOtherTenantGets404(app, .DELETE, "/api/v1/campaigns/\(campaign.id!)")
+            // Another tenant's private module cannot be put into a campaign either.
+            let created = JSON(try await app.send(.POST, "/api/v1/modules", token: tenant.token, json: ModulesTests.validModule))
+            let other = try await Factory.tenant(app, name: "Other")
+            let response = try await app.send(.POST, "/api/v1/campaigns", token: other.token, json: [
+                "name": "x", "module_ids": [created["data"]["id"].string!], "due_at": "2099-01-01T00:00:00Z",
+            ])
+            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+        }
+    }
+}
