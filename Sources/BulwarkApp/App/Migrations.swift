@@ -15,5 +15,6 @@ enum Migrations {
         CreateTrainingCampaignsAndEnrollments(),
         CreateEscalations(),
         CreateTrainingSettings(),
+        CreateTrainingReminders(),
     ]
 }

@@ -72,6 +72,8 @@ private func registerJobs(_ app: Application) {
     let worker = app.jobWorker
     worker.register(TrainingSyncJob())
     worker.register(EscalationScanJob())
+    worker.register(TrainingReminderJob())
+    worker.schedule(RecurringJob(kind: TrainingReminderJob.kind, interval: 900))
     worker.schedule(RecurringJob(kind: TrainingSyncJob.kind, interval: 60))
     worker.schedule(RecurringJob(kind: EscalationScanJob.kind, interval: 900))
 }
