@@ -1,6 +1,7 @@
 """Signs in to the dashboard in headless Chromium, sees the users page, creates and imports users through the forms.
 
 Prints 'N passed, N failed' so CI can read the outcome."""
+import json
 import os
 import sys
 import tempfile
@@ -11,6 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["BASE_URL"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOTS = os.environ.get("SCREENSHOT_DIR", tempfile.gettempdir())
 
 options = webdriver.ChromeOptions()
@@ -62,6 +64,7 @@ try:
     driver.find_element(By.NAME, "lastName").send_keys("Person")
     driver.find_element(By.NAME, "email").send_keys("browser.person@browser.test")
     driver.find_element(By.NAME, "department").send_keys("QA")
+    driver.find_element(By.NAME, "password").send_keys("learner-pass-1")
     driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
     check("a created user appears in the list", lambda: "browser.person@browser.test" in driver.page_source)
     check("the creation notice is shown", lambda: "User created." in driver.page_source)
@@ -78,10 +81,43 @@ try:
     check("the import reports imported and rejected rows",
           lambda: "1 imported, 1 rejected" in driver.find_element(By.ID, "import-report").text)
 
+    # An administrator launches a campaign of the built-in phishing module for everyone.
+    driver.get(BASE + "/campaigns/new")
+    driver.find_element(By.NAME, "name").send_keys("Browser campaign")
+    driver.find_element(By.XPATH, "//label[contains(., 'Spotting phishing email')]/input").click()
+    driver.execute_script("document.querySelector('input[name=due]').value = '2099-12-31'")
+    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    check("a launched campaign shows its people", lambda: "Campaign created." in driver.page_source and "people" in driver.page_source)
+
     driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
     check("signing out returns to the sign-in page", lambda: driver.current_url.endswith("/login"))
     driver.get(BASE + "/users")
     check("after signing out the users page needs a sign-in again", lambda: driver.current_url.endswith("/login"))
+
+    # The learner signs in, reads every lesson, passes the quiz and opens the certificate.
+    driver.find_element(By.NAME, "email").send_keys("browser.person@browser.test")
+    driver.find_element(By.NAME, "password").send_keys("learner-pass-1")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    check("the learner lands on the dashboard", lambda: driver.current_url.endswith("/dashboard"))
+    driver.find_element(By.LINK_TEXT, "Learn").click()
+    check("the learner sees the assignment", lambda: "Spotting phishing email" in driver.page_source)
+    driver.find_element(By.CSS_SELECTOR, "a.assignment").click()
+    for position in (1, 2, 3):
+        button = driver.find_element(By.XPATH, f"//button[contains(., 'Mark lesson {position} as done')]")
+        button.click()
+        check(f"lesson {position} is marked done",
+              lambda: f"Mark lesson {position} as done" not in driver.page_source and "Lesson marked as done." in driver.page_source)
+    content = json.load(open(os.path.join(ROOT, "Resources/Content/modules/phishing-and-email.json")))
+    for number, question in enumerate(content["questions"], start=1):
+        for index in question["correct"]:
+            driver.find_element(By.XPATH, f"//fieldset[legend[starts-with(., '{number}.')]]//input[@value='{index}']").click()
+    driver.find_element(By.XPATH, "//button[contains(., 'Submit answers')]").click()
+    check("the quiz is passed with full marks", lambda: "Passed" in driver.find_element(By.ID, "quiz-result").text
+          and "100%" in driver.find_element(By.ID, "quiz-result").text)
+    driver.find_element(By.LINK_TEXT, "View your certificate").click()
+    check("the certificate names the learner and carries a code",
+          lambda: "Browser Person" in driver.page_source and driver.find_element(By.ID, "certificate-code").text.count("-") == 3)
+    driver.save_screenshot(os.path.join(SHOTS, "certificate.png"))
 finally:
     driver.quit()
 

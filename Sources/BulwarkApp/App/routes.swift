@@ -21,6 +21,8 @@ func routes(_ app: Application) throws {
     try app.register(collection: DashboardUsersController())
     try app.register(collection: DashboardProfileController())
     try app.register(collection: DashboardKeysController())
+    try app.register(collection: DashboardLearnController())
+    try app.register(collection: DashboardTrainingController())
 }
 
 func registerCommands(_ app: Application) {

@@ -12,6 +12,19 @@ enum DashboardPath {
     static let usersNew = "/users/new"
     static let usersImport = "/users/import"
     static let apiKeys = "/api-keys"
+    static let learn = "/learn"
+    static let team = "/team"
+    static let modules = "/modules"
+    static let campaigns = "/campaigns"
+    static let campaignsNew = "/campaigns/new"
+
+    static func assignment(_ id: String) -> String { "/learn/\(id)" }
+    static func lessonDone(_ id: String, _ lessonID: String) -> String { "/learn/\(id)/lessons/\(lessonID)" }
+    static func quiz(_ id: String) -> String { "/learn/\(id)/quiz" }
+    static func certificate(_ id: String) -> String { "/learn/\(id)/certificate" }
+    static func moduleCopy(_ id: String) -> String { "/modules/\(id)/copy" }
+    static func module(_ id: String) -> String { "/modules/\(id)" }
+    static func campaign(_ id: String) -> String { "/campaigns/\(id)" }
 
     static func userEdit(_ id: String) -> String { "/users/\(id)/edit" }
     static func user(_ id: String) -> String { "/users/\(id)" }

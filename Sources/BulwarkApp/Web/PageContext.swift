@@ -19,6 +19,12 @@ struct Layout: Encodable {
         csrf = CSRF.token(for: principal, app: req.application)
         let current = req.url.path
         var items: [(String, String)] = [("Home", DashboardPath.home)]
+        if principal.has(.takeTraining) { items.append(("Learn", DashboardPath.learn)) }
+        if principal.has(.viewTeam) { items.append(("Team", DashboardPath.team)) }
+        if principal.has(.manageTraining) {
+            items.append(("Modules", DashboardPath.modules))
+            items.append(("Campaigns", DashboardPath.campaigns))
+        }
         if principal.has(.viewUsers) { items.append(("Users", DashboardPath.users)) }
         if principal.has(.manageApiKeys) { items.append(("API keys", DashboardPath.apiKeys)) }
         items.append(("Profile", DashboardPath.profile))
@@ -37,6 +43,9 @@ enum Notices {
             "password_changed": "Password changed. Other sessions were signed out.",
             "totp_enabled": "Two-factor sign-in is on.",
             "key_revoked": "API key revoked.",
+            "lesson_done": "Lesson marked as done.",
+            "module_copied": "Your own copy is ready to edit through the API or use in campaigns.",
+            "campaign_created": "Campaign created.",
         ][key]
     }
 }
