@@ -73,3 +73,17 @@ struct AuditVerifyCommand: AsyncCommand {
         context.console.success("Audit log intact: \(result.checked) entries verified.")
     }
 }
+
+/// `bulwark run-jobs`: runs every due job (and each recurring job's current slot) once, then exits. Useful from cron
+/// when the server runs with BULWARK_DISABLE_WORKER, and for measuring the scans.
+struct RunJobsCommand: AsyncCommand {
+    struct Signature: CommandSignature {}
+
+    var help: String { "Runs all due background jobs once." }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let started = Date()
+        let ran = try await context.application.jobWorker.runDue(app: context.application)
+        context.console.success("Ran \(ran) job(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s.")
+    }
+}

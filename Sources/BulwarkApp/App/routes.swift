@@ -29,4 +29,5 @@ func registerCommands(_ app: Application) {
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(CreateAPIKeyCommand(), as: "create-api-key")
     app.asyncCommands.use(AuditVerifyCommand(), as: "audit-verify")
+    app.asyncCommands.use(RunJobsCommand(), as: "run-jobs")
 }
