@@ -73,6 +73,26 @@ import Testing
         await fixture.stop()
     }
 
+    @Test func speaksImplicitTLS() async throws {
+        let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"), withTLS: true, implicitTLS: true)
+        try await fixture.start()
+        #expect(await mailer(fixture, host: "localhost", security: .tls).send(message(to: "smtps@acme.test")) == .sent)
+        #expect(fixture.messages.first?.overTLS == true)
+        await fixture.stop()
+    }
+
+    @Test func refusesAnUntrustedCertificate() async throws {
+        let fixture = try SMTPFixture(withTLS: true, implicitTLS: true)
+        try await fixture.start()
+        var settings = SMTPSettings(host: "localhost", port: fixture.port, security: .tls)
+        settings.timeout = .seconds(5)
+        let outcome = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
+            .send(message(to: "a@acme.test"))
+        guard case .temporaryFailure = outcome else { Issue.record("expected a failure, got \(outcome)"); return }
+        #expect(fixture.messages.isEmpty)
+        await fixture.stop()
+    }
+
     @Test func refusesToSendInClearWhenSTARTTLSIsMissing() async throws {
         let fixture = try SMTPFixture()
         try await fixture.start()

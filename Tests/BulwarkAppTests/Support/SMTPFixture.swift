@@ -25,10 +25,14 @@ final class SMTPFixture: Sendable {
     let certificate: NIOSSLCertificate?
     /// A reply line for RCPT TO of this address instead of 250 (e.g. "451 try later", "550 no such user").
     let rcptReplies: [String: String]
+    /// TLS from the first byte (SMTPS, port 465 style) instead of STARTTLS.
+    let implicitTLS: Bool
 
-    init(credentials: (String, String)? = nil, withTLS: Bool = false, rcptReplies: [String: String] = [:]) throws {
+    init(credentials: (String, String)? = nil, withTLS: Bool = false, implicitTLS: Bool = false,
+         rcptReplies: [String: String] = [:]) throws {
         self.credentials = credentials.map { (user: $0.0, password: $0.1) }
         self.rcptReplies = rcptReplies
+        self.implicitTLS = implicitTLS
         if withTLS {
             let (certificate, key) = try Self.selfSignedCertificate()
             self.certificate = certificate
@@ -44,10 +48,14 @@ final class SMTPFixture: Sendable {
     var connections: Int { state.withLockedValue { $0.connections } }
 
     func start() async throws {
+        let implicit = implicitTLS ? tls : nil
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let implicit { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: implicit)) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         state.withLockedValue { $0.port = server.channel.localAddress?.port ?? 0 }
         Task {
@@ -68,7 +76,7 @@ final class SMTPFixture: Sendable {
         try await connection.executeThenClose { inbound, outbound in
             let reader = SMTPReplyReader(inbound.makeAsyncIterator())
             func reply(_ text: String) async throws { try await outbound.write(ByteBuffer(string: text + "\r\n")) }
-            var overTLS = false
+            var overTLS = implicitTLS
             var user: String?
             var from = ""
             var recipients: [String] = []
@@ -78,7 +86,7 @@ final class SMTPFixture: Sendable {
                 let upper = line.uppercased()
                 if upper.hasPrefix("EHLO") || upper.hasPrefix("HELO") {
                     var lines = ["250-fixture.test", "250-AUTH PLAIN LOGIN", "250-8BITMIME"]
-                    if tls != nil && !overTLS { lines.append("250-STARTTLS") }
+                    if tls != nil && !overTLS && !implicitTLS { lines.append("250-STARTTLS") }
                     lines.append("250 SMTPUTF8")
                     try await reply(lines.joined(separator: "\r\n"))
                 } else if upper == "STARTTLS", let tls {
