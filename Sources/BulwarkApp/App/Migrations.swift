@@ -16,5 +16,6 @@ enum Migrations {
         CreateEscalations(),
         CreateTrainingSettings(),
         CreateTrainingReminders(),
+        CreatePhishing(),
     ]
 }

@@ -34,6 +34,10 @@ struct Settings: Sendable {
     var publicBaseURL: String
     /// Run the background job worker in this process (off in tests, which drive jobs by hand).
     var runJobWorker: Bool
+    /// Opens and clicks this many seconds after delivery are taken for link scanners.
+    var phishingScannerWindow: TimeInterval
+    /// Mail-gateway address ranges whose requests are flagged as scanners (comma separated CIDR).
+    var phishingGatewayRanges: [IPv4Range]
 
     struct OIDCSettings: Sendable {
         var issuer: String
@@ -92,7 +96,9 @@ struct Settings: Sendable {
             },
             mailFrom: MailAddress(email: env("BULWARK_MAIL_FROM") ?? "bulwark@localhost", name: env("BULWARK_MAIL_FROM_NAME") ?? "Bulwark"),
             publicBaseURL: env("BULWARK_PUBLIC_URL") ?? "http://\(env("BULWARK_HOST") ?? "127.0.0.1"):\(env("BULWARK_PORT") ?? "8080")",
-            runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil
+            runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil,
+            phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
+            phishingGatewayRanges: (env("BULWARK_PHISHING_GATEWAY_RANGES") ?? "").split(separator: ",").compactMap { IPv4Range(String($0)) }
         )
     }
 }

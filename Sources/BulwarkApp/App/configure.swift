@@ -61,6 +61,9 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
     try await ModuleLibrary.sync(app)
+    try await PhishingTemplateLibrary.sync(app)
+    app.trackingWriter = TrackingEventWriter(db: app.db)
+    app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
     registerJobs(app)
     if settings.runJobWorker { app.lifecycle.use(JobWorkerLifecycle()) }
 
@@ -73,6 +76,8 @@ private func registerJobs(_ app: Application) {
     worker.register(TrainingSyncJob())
     worker.register(EscalationScanJob())
     worker.register(TrainingReminderJob())
+    worker.register(PhishingSendJob())
+    worker.schedule(RecurringJob(kind: PhishingSendJob.kind, interval: 5))
     worker.schedule(RecurringJob(kind: TrainingReminderJob.kind, interval: 900))
     worker.schedule(RecurringJob(kind: TrainingSyncJob.kind, interval: 60))
     worker.schedule(RecurringJob(kind: EscalationScanJob.kind, interval: 900))

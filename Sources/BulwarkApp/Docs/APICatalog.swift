@@ -97,6 +97,47 @@ enum APICatalog {
               query: ["format", "from", "to", "campaign_id", "status"], contentType: "text/csv"),
         .init(method: .GET, path: "/api/v1/export/audit-logs", summary: "Export the audit trail (streamed)", tag: "Export", auth: true,
               query: ["format", "from", "to", "action"], contentType: "text/csv"),
+        .init(method: .GET, path: "/api/v1/phishing/templates", summary: "List phishing templates", tag: "Phishing", auth: true,
+              query: pageQuery + ["category", "difficulty", "builtin", "search"]),
+        .init(method: .POST, path: "/api/v1/phishing/templates", summary: "Create a template (or copy one with source_template_id)", tag: "Phishing",
+              auth: true, body: templateBody, requiredBody: ["name", "category", "subject", "sender_name", "sender_email", "html"], responseStatus: 201),
+        .init(method: .GET, path: "/api/v1/phishing/templates/{id}", summary: "Get a phishing template", tag: "Phishing", auth: true),
+        .init(method: .PUT, path: "/api/v1/phishing/templates/{id}", summary: "Update a phishing template", tag: "Phishing", auth: true, body: templateBody),
+        .init(method: .DELETE, path: "/api/v1/phishing/templates/{id}", summary: "Delete a phishing template", tag: "Phishing", auth: true),
+        .init(method: .GET, path: "/api/v1/phishing/templates/{id}/preview", summary: "Render a template for a sample person (sandboxed HTML)",
+              tag: "Phishing", auth: true, query: ["part"], contentType: "text/html"),
+        .init(method: .GET, path: "/api/v1/phishing/sending-profiles", summary: "List sending profiles", tag: "Phishing", auth: true, query: pageQuery),
+        .init(method: .POST, path: "/api/v1/phishing/sending-profiles", summary: "Create a sending profile", tag: "Phishing", auth: true,
+              body: profileBody, requiredBody: ["name", "host", "envelope_from"], responseStatus: 201),
+        .init(method: .GET, path: "/api/v1/phishing/sending-profiles/{id}", summary: "Get a sending profile (password never returned)", tag: "Phishing", auth: true),
+        .init(method: .PUT, path: "/api/v1/phishing/sending-profiles/{id}", summary: "Update a sending profile", tag: "Phishing", auth: true, body: profileBody),
+        .init(method: .DELETE, path: "/api/v1/phishing/sending-profiles/{id}", summary: "Delete a sending profile", tag: "Phishing", auth: true),
+        .init(method: .POST, path: "/api/v1/phishing/sending-profiles/{id}/test", summary: "Send a test message", tag: "Phishing", auth: true,
+              body: ["to": "string"], requiredBody: ["to"]),
+        .init(method: .GET, path: "/api/v1/phishing/campaigns", summary: "List phishing campaigns", tag: "Phishing", auth: true, query: pageQuery + ["status"]),
+        .init(method: .POST, path: "/api/v1/phishing/campaigns", summary: "Create phishing campaign", tag: "Phishing", auth: true,
+              body: phishingCampaignBody, requiredBody: ["name", "template_ids"], responseStatus: 201),
+        .init(method: .GET, path: "/api/v1/phishing/campaigns/{id}", summary: "Get campaign details and sending progress", tag: "Phishing", auth: true),
+        .init(method: .PUT, path: "/api/v1/phishing/campaigns/{id}", summary: "Update a draft campaign", tag: "Phishing", auth: true, body: phishingCampaignBody),
+        .init(method: .DELETE, path: "/api/v1/phishing/campaigns/{id}", summary: "Cancel campaign (unsent messages stop; results stay)", tag: "Phishing", auth: true),
+        .init(method: .POST, path: "/api/v1/phishing/campaigns/{id}/send", summary: "Send campaign", tag: "Phishing", auth: true),
+        .init(method: .POST, path: "/api/v1/phishing/campaigns/{id}/complete", summary: "Complete campaign", tag: "Phishing", auth: true),
+        .init(method: .GET, path: "/api/v1/phishing/campaigns/{id}/results", summary: "Get campaign results", tag: "Phishing", auth: true,
+              query: pageQuery + ["status", "department"]),
+        .init(method: .GET, path: "/api/v1/phishing/campaigns/{id}/export", summary: "Export campaign results (CSV/JSON, streamed)", tag: "Phishing",
+              auth: true, query: ["format", "status", "department"], contentType: "text/csv"),
+        .init(method: .GET, path: "/api/v1/phishing/stats", summary: "Get phishing program statistics", tag: "Phishing", auth: true, query: ["from", "to"]),
+        .init(method: .GET, path: "/api/v1/phishing/simulations/{id}", summary: "Get individual phishing simulation details", tag: "Phishing", auth: true),
+        .init(method: .GET, path: "/api/v1/phishing/training/{token}", summary: "Get token-based training payload (public)", tag: "Phishing tracking", auth: false),
+        .init(method: .GET, path: "/api/v1/phishing/training/{token}/form", summary: "Get token-based form config (public)", tag: "Phishing tracking", auth: false),
+        .init(method: .POST, path: "/api/phishing/track/submit/{token}", summary: "Track form submission (public; field names only)", tag: "Phishing tracking",
+              auth: false, contentType: "text/html"),
+        .init(method: .POST, path: "/api/phishing/report/{token}", summary: "Report simulation (public, CORS)", tag: "Phishing tracking", auth: false),
+        .init(method: .OPTIONS, path: "/api/phishing/report/{token}", summary: "CORS preflight for reporting", tag: "Phishing tracking", auth: false),
+        .init(method: .GET, path: "/api/phishing/track/click/{token}", summary: "Track click + redirect to the campaign's landing page (public)",
+              tag: "Phishing tracking", auth: false),
+        .init(method: .GET, path: "/api/phishing/track/open/{token}", summary: "Tracking pixel (public)", tag: "Phishing tracking", auth: false,
+              contentType: "image/gif"),
         // Seed 001 (camelCase)
         .init(method: .POST, path: "/api/auth/register", summary: "Register a new user and organisation", tag: "Auth", auth: false,
               body: ["email": "string", "password": "string", "firstName": "string", "lastName": "string", "companyName": "string"],
@@ -126,6 +167,23 @@ enum APICatalog {
     static let campaignBody: [String: String] = [
         "name": "string", "description": "string", "module_ids": "array", "audience": "object", "start_at": "string",
         "due_at": "string", "reminder_days": "array", "auto_enroll": "boolean", "status": "string",
+    ]
+
+    static let templateBody: [String: String] = [
+        "source_template_id": "string", "name": "string", "category": "string", "difficulty": "string", "locale": "string",
+        "subject": "string", "sender_name": "string", "sender_email": "string", "html": "string", "text": "string",
+        "landing_html": "string", "landing_fields": "array", "red_flags": "array",
+    ]
+
+    static let profileBody: [String: String] = [
+        "name": "string", "host": "string", "port": "integer", "security": "string", "username": "string", "password": "string",
+        "envelope_from": "string", "headers": "object", "throttle_per_minute": "integer",
+    ]
+
+    static let phishingCampaignBody: [String: String] = [
+        "name": "string", "template_ids": "array", "template_assignment": "string", "audience": "object",
+        "sending_profile_id": "string", "launch_at": "string", "send_by": "string", "throttle_per_minute": "integer",
+        "training_module_id": "string", "tracking_url": "string",
     ]
 
     static let userBody: [String: String] = [

@@ -44,10 +44,10 @@ enum Role: String, CaseIterable, Codable, Sendable {
             return Permission.allCases.filter { $0 != .manageAllCompanies }
         case .mspUser:
             return [.viewUsers, .viewClients, .viewAssessments, .managePolicies, .viewAuditLogs, .manageTraining,
-                    .viewReports, .takeTraining]
+                    .managePhishing, .viewReports, .takeTraining]
         case .clientAdmin:
             return [.manageUsers, .viewUsers, .viewClients, .manageApiKeys, .manageTraining, .managePolicies,
-                    .viewAssessments, .viewAuditLogs, .writeAuditLogs, .viewReports, .viewTeam, .takeTraining]
+                    .viewAssessments, .viewAuditLogs, .writeAuditLogs, .viewReports, .viewTeam, .takeTraining, .managePhishing]
         case .manager:
             return [.viewUsers, .viewTeam, .viewReports, .takeTraining]
         case .companyUser:
@@ -76,4 +76,5 @@ enum Permission: String, CaseIterable, Codable, Sendable {
     case viewReports = "view_reports"
     case viewTeam = "view_team"
     case takeTraining = "take_training"
+    case managePhishing = "manage_phishing"
 }

@@ -182,5 +182,6 @@ struct FormFields {
     }
 
     func first(_ name: String) -> String? { pairs.first { $0.0 == name }?.1 }
+    var names: [String] { pairs.map(\.0) }
     func all(_ name: String) -> [String] { pairs.filter { $0.0 == name }.map(\.1) }
 }

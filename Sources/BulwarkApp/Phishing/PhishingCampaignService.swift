@@ -1,0 +1,227 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// Phishing campaigns: audience, templates, sending window and throttle, lifecycle, progress.
+struct PhishingCampaignService: Sendable {
+    let db: any Database
+    let actor: AuditActor
+    let now: Date
+    let defaultTrackingURL: String
+
+    func campaigns(in client: Client) -> QueryBuilder<PhishingCampaign> {
+        PhishingCampaign.query(on: db).filter(\.$clientID == client.id!)
+    }
+
+    func campaign(_ rawID: String?, in client: Client) async throws -> PhishingCampaign {
+        guard let id = rawID.flatMap(UUID.init(uuidString:)),
+              let campaign = try await campaigns(in: client).filter(\.$id == id).first() else { throw APIError.notFound("Campaign") }
+        return campaign
+    }
+
+    func progress(for ids: [UUID]) async throws -> [UUID: PhishingProgress] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await db.sql.raw("""
+            SELECT campaign_id, COUNT(*) AS total,
+              CAST(SUM(CASE WHEN send_status IN ('queued', 'sending') THEN 1 ELSE 0 END) AS BIGINT) AS queued,
+              CAST(SUM(CASE WHEN send_status = 'sent' THEN 1 ELSE 0 END) AS BIGINT) AS sent,
+              CAST(SUM(CASE WHEN send_status = 'error' THEN 1 ELSE 0 END) AS BIGINT) AS errors,
+              CAST(SUM(CASE WHEN send_status = 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) AS cancelled,
+              CAST(SUM(CASE WHEN stage >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS opened,
+              CAST(SUM(CASE WHEN stage >= 3 THEN 1 ELSE 0 END) AS BIGINT) AS clicked,
+              CAST(SUM(CASE WHEN stage >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS submitted,
+              CAST(SUM(CASE WHEN reported_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS reported
+            FROM phishing_simulations WHERE campaign_id IN (\(binds: ids)) GROUP BY campaign_id
+            """).all()
+        var result: [UUID: PhishingProgress] = [:]
+        for row in rows {
+            func int(_ column: String) throws -> Int { try row.decode(column: column, as: Int?.self) ?? 0 }
+            result[try row.decode(column: "campaign_id", as: UUID.self)] = PhishingProgress(
+                total: try int("total"), queued: try int("queued"), sent: try int("sent"), errors: try int("errors"),
+                cancelled: try int("cancelled"), opened: try int("opened"), clicked: try int("clicked"),
+                submitted: try int("submitted"), reported: try int("reported"))
+        }
+        return result
+    }
+
+    func response(_ campaign: PhishingCampaign) async throws -> PhishingCampaignResponse {
+        PhishingCampaignResponse(campaign, progress: try await progress(for: [campaign.id!])[campaign.id!] ?? PhishingProgress())
+    }
+
+    func create(_ input: PhishingCampaignInput, in client: Client, templates: PhishingTemplateService, modules: ModuleService) async throws -> PhishingCampaign {
+        let campaign = PhishingCampaign()
+        campaign.clientID = client.id!
+        campaign.status = "draft"
+        campaign.createdBy = actor.userID
+        try await apply(input, to: campaign, in: client, templates: templates, modules: modules, creating: true)
+        try await save(campaign, action: "phishing_campaign.created", client: client)
+        return campaign
+    }
+
+    func update(_ campaign: PhishingCampaign, with input: PhishingCampaignInput, in client: Client, templates: PhishingTemplateService,
+                modules: ModuleService) async throws -> PhishingCampaign {
+        guard campaign.status == "draft" else { throw APIError.conflict("Only draft campaigns can be changed; this one is \(campaign.status).") }
+        try await apply(input, to: campaign, in: client, templates: templates, modules: modules, creating: false)
+        try await save(campaign, action: "phishing_campaign.updated", client: client)
+        return campaign
+    }
+
+    private func save(_ campaign: PhishingCampaign, action: String, client: Client, details: [String: JSONValue]? = nil) async throws {
+        let actor = self.actor
+        let now = self.now
+        try await db.transaction { db in
+            try await campaign.save(on: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent(action, target: ("phishing_campaign", campaign.id), companyID: client.$company.id, clientID: client.id,
+                           details: details ?? ["name": .string(campaign.name)]), by: actor)
+        }
+    }
+
+    private func apply(_ input: PhishingCampaignInput, to campaign: PhishingCampaign, in client: Client,
+                       templates: PhishingTemplateService, modules: ModuleService, creating: Bool) async throws {
+        var errors = FieldErrors()
+        let name = creating ? errors.required(input.name, field: "name", maxLength: 200) : errors.optional(input.name, field: "name", maxLength: 200)
+        var templateIDs: [UUID]?
+        if let raw = input.templateIds {
+            let ids = raw.compactMap(UUID.init(uuidString:))
+            if raw.isEmpty || ids.count != raw.count { errors.add("template_ids", "List at least one valid template id.") }
+            else if try await templates.visible(to: client).filter(\.$id ~~ ids).count() != Set(ids).count {
+                errors.add("template_ids", "Every template must exist and be available to this organisation.")
+            } else { templateIDs = ids }
+        } else if creating { errors.add("template_ids", "Choose at least one template.") }
+        let assignment = errors.oneOf(input.templateAssignment, field: "template_assignment", allowed: ["random", "ab"])
+        var audienceType: String?
+        var audienceValues: [String]?
+        if let audience = input.audience {
+            audienceType = errors.oneOf(audience.type ?? "all", field: "audience.type", allowed: CampaignService.audienceTypes)
+            switch audienceType {
+            case "departments":
+                audienceValues = (audience.departments ?? []).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if audienceValues!.isEmpty { errors.add("audience.departments", "Name at least one department.") }
+            case "users":
+                let raw = audience.userIds ?? []
+                let ids = raw.compactMap(UUID.init(uuidString:))
+                if raw.isEmpty || ids.count != raw.count { errors.add("audience.user_ids", "List at least one valid user id.") }
+                else if try await User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$id ~~ ids).count() != Set(ids).count {
+                    errors.add("audience.user_ids", "Every user must belong to this organisation.")
+                }
+                audienceValues = ids.map(\.uuidString)
+            default: audienceValues = []
+            }
+        }
+        var profileID: UUID?
+        if let raw = input.sendingProfileId {
+            if let id = UUID(uuidString: raw), try await SendingProfile.query(on: db).filter(\.$id == id).filter(\.$clientID == client.id!).first() != nil {
+                profileID = id
+            } else { errors.add("sending_profile_id", "The sending profile does not exist in this organisation.") }
+        }
+        let launch = input.launchAt ?? campaign.launchAt
+        if let sendBy = input.sendBy, sendBy <= (launch ?? now) { errors.add("send_by", "The send_by time must be after the launch.") }
+        let throttle = errors.range(input.throttlePerMinute, field: "throttle_per_minute", min: 1, max: 100_000)
+        var moduleID: UUID?
+        if let raw = input.trainingModuleId {
+            if let id = UUID(uuidString: raw), try await modules.visible(to: client).filter(\.$id == id).first() != nil { moduleID = id }
+            else { errors.add("training_module_id", "The training module does not exist or is not available.") }
+        }
+        if let url = input.trackingUrl {
+            if URL(string: url).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) != true {
+                errors.add("tracking_url", "The tracking_url must be an absolute http(s) URL.")
+            }
+        }
+        try errors.throwIfAny()
+        if let name { campaign.name = name }
+        if let templateIDs { campaign.templateIDs = templateIDs }
+        if let assignment { campaign.templateAssignment = assignment } else if creating { campaign.templateAssignment = "random" }
+        if let audienceType { campaign.audienceType = audienceType } else if creating { campaign.audienceType = "all" }
+        if let audienceValues { campaign.audienceValues = audienceValues } else if creating { campaign.audienceValues = [] }
+        if let profileID { campaign.sendingProfileID = profileID }
+        if let launchAt = input.launchAt { campaign.launchAt = launchAt }
+        if let sendBy = input.sendBy { campaign.sendBy = sendBy }
+        if let throttle { campaign.throttlePerMinute = throttle }
+        if let moduleID { campaign.trainingModuleID = moduleID }
+        if let url = input.trackingUrl { campaign.trackingBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url }
+        else if creating { campaign.trackingBaseURL = defaultTrackingURL }
+    }
+
+    /// Launches: one simulation per person with an unguessable token, send times spread over the window under the
+    /// throttle. Launching twice is refused, so nobody gets a second simulation.
+    func launch(_ campaign: PhishingCampaign, in client: Client) async throws {
+        guard campaign.status == "draft" else { throw APIError.conflict("This campaign was already launched (\(campaign.status)).") }
+        guard let profileID = campaign.sendingProfileID, let profile = try await SendingProfile.find(profileID, on: db) else {
+            throw APIError.validation(["sending_profile_id": ["Choose a sending profile before sending."]])
+        }
+        let templates = campaign.templateIDs
+        var audience = User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$status == "active")
+        switch campaign.audienceType {
+        case "departments": audience = audience.filter(\.$department ~~ campaign.audienceValues)
+        case "users": audience = audience.filter(\.$id ~~ campaign.audienceValues.compactMap(UUID.init(uuidString:)))
+        default: break
+        }
+        let people = try await audience.sort(\.$id).all()
+        guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
+        let start = max(now, campaign.launchAt ?? now)
+        let perMinute = Double(campaign.throttlePerMinute ?? profile.throttlePerMinute)
+        var spacing = 60 / perMinute
+        if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(people.count)) }
+        let interval = spacing
+        let ordered = people.shuffled()
+        let campaignID = campaign.id!
+        let clientID = client.id!
+        let domain = profile.envelopeFrom.split(separator: "@").last.map(String.init) ?? "bulwark.local"
+        try await db.transaction { db in
+            for chunkStart in stride(from: 0, to: ordered.count, by: 500) {
+                var insert = db.sql.insert(into: Simulation.schema)
+                    .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
+                             "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
+                for index in chunkStart..<min(chunkStart + 500, ordered.count) {
+                    let person = ordered[index]
+                    let template = campaign.templateAssignment == "ab" ? templates[index % templates.count] : templates.randomElement()!
+                    insert = insert.values(
+                        SQLBind(UUID()), SQLBind(clientID), SQLBind(campaignID), SQLBind(person.id!), SQLBind(template),
+                        SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
+                        SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
+                        SQLBind(start.addingTimeInterval(Double(index) * interval)), SQLBind(0),
+                        SQLBind("<\(UUID().uuidString.lowercased())@\(domain)>"))
+                }
+                try await insert.run()
+            }
+        }
+        campaign.status = start > now ? "scheduled" : "sending"
+        campaign.launchedAt = now
+        try await save(campaign, action: "phishing_campaign.launched", client: client,
+                       details: ["recipients": .number(Double(people.count)), "first_send_at": .string(ISO8601.string(start))])
+    }
+
+    /// Complete: stop sending what has not gone, and stop recording; results stay.
+    func complete(_ campaign: PhishingCampaign, in client: Client) async throws {
+        guard ["scheduled", "sending", "sent"].contains(campaign.status) else {
+            throw APIError.conflict("Only a launched campaign can be completed; this one is \(campaign.status).")
+        }
+        try await stopUnsent(campaign)
+        campaign.status = "completed"
+        campaign.completedAt = now
+        try await save(campaign, action: "phishing_campaign.completed", client: client)
+    }
+
+    /// Cancel (DELETE): unsent messages stop; sent ones keep being tracked; results stay.
+    func cancel(_ campaign: PhishingCampaign, in client: Client) async throws {
+        guard !["completed", "cancelled"].contains(campaign.status) else {
+            throw APIError.conflict("The campaign is already \(campaign.status).")
+        }
+        try await stopUnsent(campaign)
+        campaign.status = "cancelled"
+        campaign.cancelledAt = now
+        try await save(campaign, action: "phishing_campaign.cancelled", client: client)
+    }
+
+    private func stopUnsent(_ campaign: PhishingCampaign) async throws {
+        try await Simulation.query(on: db).filter(\.$campaign.$id == campaign.id!).filter(\.$sendStatus == "queued")
+            .set(\.$sendStatus, to: "cancelled").update()
+    }
+}
+
+extension Request {
+    var phishingCampaigns: PhishingCampaignService {
+        PhishingCampaignService(db: db, actor: auditActor, now: now, defaultTrackingURL: application.settings.publicBaseURL)
+    }
+}

@@ -1,0 +1,122 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// Seed 000: campaign results (paged), export (streamed), one simulation's timeline, program statistics.
+struct PhishingResultsController: RouteCollection {
+    func boot(routes: any RoutesBuilder) throws {
+        let phishing = routes.grouped("api", "v1", "phishing")
+        phishing.get("campaigns", ":id", "results", use: results)
+        phishing.get("campaigns", ":id", "export", use: export)
+        phishing.get("simulations", ":id", use: simulation)
+        phishing.get("stats", use: stats)
+    }
+
+    private func campaign(_ req: Request) async throws -> (PhishingCampaign, Client) {
+        let scope = try req.scope()
+        try scope.require(.managePhishing)
+        let client = try await scope.actingClient()
+        return (try await req.phishingCampaigns.campaign(req.parameters.get("id"), in: client), client)
+    }
+
+    private func filtered(_ req: Request, campaign: PhishingCampaign, errors: inout FieldErrors) -> QueryBuilder<Simulation> {
+        let statuses = Simulation.Stage.allCases.map(\.name) + ["reported", "error"]
+        let status = errors.oneOf(req.query["status"], field: "status", allowed: statuses)
+        let department = errors.optional(req.query["department"], field: "department")
+        let query = Simulation.query(on: req.db).filter(\.$campaign.$id == campaign.id!)
+        switch status {
+        case "reported": query.filter(\.$reportedAt != nil)
+        case "error": query.filter(\.$sendStatus == "error")
+        case .some(let name): query.filter(\.$stage == Simulation.Stage(name: name)!.rawValue)
+        case nil: break
+        }
+        if let department { query.filter(\.$department == department) }
+        return query
+    }
+
+    @Sendable func results(req: Request) async throws -> Response {
+        let page = try PageParams(from: req)
+        let (campaign, _) = try await campaign(req)
+        var errors = FieldErrors()
+        let query = filtered(req, campaign: campaign, errors: &errors)
+        try errors.throwIfAny()
+        let (items, meta) = try await query.sort(\.$lastName).sort(\.$firstName).sort(\.$id).pageOfModels(page)
+        return try req.envelope(items.map(SimulationResponse.init), pagination: meta)
+    }
+
+    @Sendable func export(req: Request) async throws -> Response {
+        let (campaign, _) = try await campaign(req)
+        var errors = FieldErrors()
+        let format = errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(ExportStream.Format.init) ?? .csv
+        _ = filtered(req, campaign: campaign, errors: &errors)
+        try errors.throwIfAny()
+        let header = ["simulation_id", "user_id", "email", "name", "department", "template_id", "send_status", "status", "error",
+                      "sent_at", "opened_at", "clicked_at", "submitted_at", "reported_at"]
+        let db = req.db
+        let campaignID = campaign.id!
+        let status = req.query[String.self, at: "status"]
+        let department = req.query[String.self, at: "department"]
+        return ExportStream.response(
+            format: format, filename: "phishing-results", header: header,
+            cells: { (row: SimulationResponse) in
+                [row.id.uuidString, row.userId.uuidString, row.email, row.name, row.department ?? "", row.templateId.uuidString,
+                 row.sendStatus, row.status, row.error ?? "", row.sentAt.map(ISO8601.string) ?? "", row.openedAt.map(ISO8601.string) ?? "",
+                 row.clickedAt.map(ISO8601.string) ?? "", row.submittedAt.map(ISO8601.string) ?? "", row.reportedAt.map(ISO8601.string) ?? ""]
+            },
+            keyStyle: req.keyStyle,
+            nextPage: { after in
+                let query = Simulation.query(on: db).filter(\.$campaign.$id == campaignID)
+                switch status {
+                case "reported": query.filter(\.$reportedAt != nil)
+                case "error": query.filter(\.$sendStatus == "error")
+                case .some(let name): if let stage = Simulation.Stage(name: name) { query.filter(\.$stage == stage.rawValue) }
+                case nil: break
+                }
+                if let department { query.filter(\.$department == department) }
+                if let after, let id = UUID(uuidString: after) { query.filter(\.$id > id) }
+                let rows = try await query.sort(\.$id).limit(1000).all()
+                return (rows.map(SimulationResponse.init), rows.last?.id?.uuidString)
+            })
+    }
+
+    struct EventResponse: Encodable {
+        let kind: String
+        let occurredAt: Date
+        @Nullable var ip: String?
+        @Nullable var userAgent: String?
+        let flagged: Bool
+        @Nullable var flagReason: String?
+        @Nullable var details: String?
+    }
+
+    struct SimulationDetail: Encodable {
+        let simulation: SimulationResponse
+        let timeline: [EventResponse]
+    }
+
+    @Sendable func simulation(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.managePhishing)
+        let client = try await scope.actingClient()
+        guard let id = req.parameters.get("id").flatMap(UUID.init(uuidString:)),
+              let simulation = try await Simulation.query(on: req.db).filter(\.$id == id).filter(\.$clientID == client.id!).first() else {
+            throw APIError.notFound("Simulation")
+        }
+        let events = try await PhishingEvent.query(on: req.db).filter(\.$simulationID == id).sort(\.$occurredAt).limit(1000).all()
+        return try req.envelope(SimulationDetail(simulation: SimulationResponse(simulation), timeline: events.map {
+            EventResponse(kind: $0.kind, occurredAt: $0.occurredAt, ip: $0.ip, userAgent: $0.userAgent, flagged: $0.isBot,
+                          flagReason: $0.botReason, details: $0.details)
+        }))
+    }
+
+    @Sendable func stats(req: Request) async throws -> Response {
+        let scope = try req.scope()
+        try scope.require(.managePhishing)
+        var errors = FieldErrors()
+        let from = errors.date(req.query["from"], field: "from")
+        let to = errors.date(req.query["to"], field: "to")
+        try errors.throwIfAny()
+        let client = try await scope.actingClient()
+        return try req.envelope(try await PhishingStatsService(db: req.db).stats(clientID: client.id!, from: from, to: to))
+    }
+}

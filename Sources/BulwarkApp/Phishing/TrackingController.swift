@@ -1,0 +1,225 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// Public tracking routes: no login, addressed by the simulation's unguessable token. An unknown token records nothing.
+struct TrackingController: RouteCollection {
+    /// A transparent 1×1 GIF.
+    static let pixel = ByteBuffer(bytes: [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+        0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+        0x02, 0x44, 0x01, 0x00, 0x3b,
+    ])
+    /// Field names that look like secrets are never recorded, not even by name.
+    static let secretFieldPattern = "pass|pwd|secret|pin|otp|token|card|cvv|ssn"
+    static let recordingStatuses: Set<String> = ["sending", "sent", "cancelled"]
+
+    func boot(routes: any RoutesBuilder) throws {
+        let track = routes.grouped("api", "phishing", "track")
+        track.get("open", ":token", use: open)
+        track.get("click", ":token", use: click)
+        track.post("submit", ":token", use: submit)
+        routes.post("api", "phishing", "report", ":token", use: report)
+        routes.on(.OPTIONS, "api", "phishing", "report", ":token", use: reportPreflight)
+        routes.get("phish", ":token", use: landing)
+        let training = routes.grouped("api", "v1", "phishing", "training")
+        training.get(":token", use: trainingPayload)
+        training.get(":token", "form", use: formConfig)
+    }
+
+    private func simulation(_ req: Request) async throws -> Simulation? {
+        guard let token = req.parameters.get("token"), token.count >= 16, token.count <= 64 else { return nil }
+        return try await Simulation.query(on: req.db).filter(\.$token == token).with(\.$campaign).first()
+    }
+
+    /// Records the event (through the group-commit writer) unless the campaign stopped recording.
+    private func record(_ kind: String, _ simulation: Simulation, req: Request, details: String? = nil) async throws {
+        guard Self.recordingStatuses.contains(simulation.campaign.status) else { return }
+        let agent = req.headers.first(name: .userAgent)
+        let reason = kind == "report" ? nil : req.application.botDetector.reason(
+            isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: simulation.sentAt, now: req.now)
+        try await req.application.trackingWriter.record(TrackingEvent(
+            simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
+            occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason, details: details))
+        req.application.phishingMetrics.events(reason == nil ? kind : "\(kind)_flagged").increment()
+        if reason == nil, kind == "click" || kind == "submit" { try await assignTraining(simulation, req: req) }
+    }
+
+    @Sendable func open(req: Request) async throws -> Response {
+        if let simulation = try await simulation(req) { try await record("open", simulation, req: req) }
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "image", subType: "gif")
+        headers.replaceOrAdd(name: .cacheControl, value: "no-store, no-cache, must-revalidate, max-age=0")
+        headers.replaceOrAdd(name: .pragma, value: "no-cache")
+        headers.replaceOrAdd(name: .expires, value: "0")
+        return Response(status: .ok, headers: headers, body: .init(buffer: Self.pixel))
+    }
+
+    /// Redirects only to this campaign's own landing page, never to a URL taken from the request.
+    @Sendable func click(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req) else { return try notFoundPage(req) }
+        try await record("click", simulation, req: req)
+        let response = req.redirect(to: "\(simulation.campaign.trackingBaseURL)/phish/\(simulation.token)")
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return response
+    }
+
+    @Sendable func landing(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req),
+              let template = try await PhishingTemplate.find(simulation.templateID, on: req.db) else { return try notFoundPage(req) }
+        let context = TemplateRenderer.context(
+            person: .init(firstName: simulation.firstName, lastName: simulation.lastName, email: simulation.email,
+                          position: simulation.position, department: simulation.department),
+            url: "/api/phishing/track/submit/\(simulation.token)", pixelURL: nil, from: template.senderName)
+        let html = (try? TemplateRenderer.render(template.landingHTML, field: "landing_html", context: context)) ?? ""
+        var headers = HTTPHeaders()
+        headers.contentType = .html
+        // Forms may post back to the tracker; no script runs, nothing is framed, nothing is cached.
+        headers.replaceOrAdd(name: "Content-Security-Policy", value: "sandbox allow-forms; form-action 'self'; frame-ancestors 'none'")
+        headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return Response(status: .ok, headers: headers, body: .init(string: html.isEmpty ? Self.defaultLanding(context) : html))
+    }
+
+    @Sendable func submit(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req) else { return try notFoundPage(req) }
+        let names = FormFields(req.body.string ?? "").names.filter {
+            $0.range(of: Self.secretFieldPattern, options: [.regularExpression, .caseInsensitive]) == nil
+        }
+        let details = JSONValue.canonical(["fields": .array(Array(Set(names)).sorted().map(JSONValue.string))])
+        try await record("submit", simulation, req: req, details: details)
+        return try await teachableMoment(simulation, req: req)
+    }
+
+    @Sendable func report(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req) else {
+            let response = ErrorBody.response(for: APIError.notFound("Simulation"), on: req)
+            Self.allowCORS(response)
+            return response
+        }
+        try await record("report", simulation, req: req)
+        struct Reported: Encodable { let reported = true; let message = "Thank you for reporting: this was a simulated phishing email." }
+        let response = try req.envelope(Reported())
+        Self.allowCORS(response)
+        return response
+    }
+
+    @Sendable func reportPreflight(req: Request) async throws -> Response {
+        let response = Response(status: .noContent)
+        Self.allowCORS(response)
+        return response
+    }
+
+    static func allowCORS(_ response: Response) {
+        response.headers.replaceOrAdd(name: .accessControlAllowOrigin, value: "*")
+        response.headers.replaceOrAdd(name: .accessControlAllowMethods, value: "POST, OPTIONS")
+        response.headers.replaceOrAdd(name: .accessControlAllowHeaders, value: "Content-Type")
+    }
+
+    struct TrainingPayload: Encodable {
+        struct Module: Encodable { let id: UUID; let title: String; let estimatedMinutes: Int }
+        let campaign: String
+        let templateName: String
+        let subject: String
+        let sender: String
+        let redFlags: [String]
+        @Nullable var trainingModule: Module?
+        let reportUrl: String
+    }
+
+    /// Public: what the red flags were and which module to take.
+    @Sendable func trainingPayload(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req), let template = try await PhishingTemplate.find(simulation.templateID, on: req.db) else {
+            throw APIError.notFound("Simulation")
+        }
+        var module: TrainingPayload.Module?
+        if let id = simulation.campaign.trainingModuleID, let found = try await TrainingModule.find(id, on: req.db) {
+            module = .init(id: found.id!, title: found.title, estimatedMinutes: found.estimatedMinutes)
+        }
+        return try req.envelope(TrainingPayload(campaign: simulation.campaign.name, templateName: template.name, subject: template.subject,
+                                                sender: "\(template.senderName) <\(template.senderEmail)>", redFlags: template.redFlags,
+                                                trainingModule: module, reportUrl: "/api/phishing/report/\(simulation.token)"))
+    }
+
+    struct FormConfig: Encodable {
+        let fields: [String]
+        let submitUrl: String
+        let method = "POST"
+        let recordsValues = false
+    }
+
+    @Sendable func formConfig(req: Request) async throws -> Response {
+        guard let simulation = try await simulation(req), let template = try await PhishingTemplate.find(simulation.templateID, on: req.db) else {
+            throw APIError.notFound("Simulation")
+        }
+        return try req.envelope(FormConfig(fields: template.landingFields, submitUrl: "/api/phishing/track/submit/\(simulation.token)"))
+    }
+
+    private func teachableMoment(_ simulation: Simulation, req: Request) async throws -> Response {
+        let template = try await PhishingTemplate.find(simulation.templateID, on: req.db)
+        let flags = (template?.redFlags ?? []).map { "<li>\(HTML.escape($0))</li>" }.joined()
+        let html = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>This was a phishing simulation</title>
+        <link rel="stylesheet" href="/css/app.css"></head><body class="auth"><main class="card" id="teachable-moment">
+        <h1>This was a simulation</h1><p>Nothing you typed was stored. This email was a training exercise from your organisation.</p>
+        <h2>What could have warned you</h2><ul>\(flags)</ul>
+        <p><a href="/learn">Take the short training</a></p></main></body></html>
+        """
+        var headers = HTTPHeaders()
+        headers.contentType = .html
+        headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return Response(status: .ok, headers: headers, body: .init(string: html))
+    }
+
+    private func notFoundPage(_ req: Request) throws -> Response {
+        var headers = HTTPHeaders()
+        headers.contentType = .html
+        return Response(status: .notFound, headers: headers, body: .init(string: "<!doctype html><title>Not found</title><p>This link is not valid.</p>"))
+    }
+
+    static func defaultLanding(_ context: [String: Any]) -> String {
+        let action = HTML.escape(context["url"] as? String ?? "")
+        return """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head><body>
+        <form method="post" action="\(action)"><label>Email <input name="email"></label>
+        <label>Password <input type="password" name="password"></label><button type="submit">Sign in</button></form></body></html>
+        """
+    }
+
+    /// Enrols a person who clicked or submitted in the campaign's training module, once.
+    private func assignTraining(_ simulation: Simulation, req: Request) async throws {
+        guard let moduleID = simulation.campaign.trainingModuleID else { return }
+        let db = req.db
+        let followUp = try await PhishingFollowUp.trainingCampaign(for: simulation.campaign, moduleID: moduleID, db: db, now: req.now)
+        try await db.sql.insert(into: Enrollment.schema)
+            .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts", "completed_lessons",
+                     "due_at", "created_at")
+            .values(SQLBind(UUID()), SQLBind(simulation.clientID), SQLBind(followUp.id!), SQLBind(moduleID), SQLBind(simulation.userID),
+                    SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"), SQLBind(followUp.dueAt), SQLBind(req.now))
+            .ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
+    }
+}
+
+/// The training campaign that holds the follow-up assignments of one phishing campaign.
+enum PhishingFollowUp {
+    static func trainingCampaign(for campaign: PhishingCampaign, moduleID: UUID, db: any Database, now: Date) async throws -> TrainingCampaign {
+        let name = "Phishing follow-up: \(campaign.name)"
+        if let existing = try await TrainingCampaign.query(on: db).filter(\.$clientID == campaign.clientID).filter(\.$name == name).first() {
+            return existing
+        }
+        let followUp = TrainingCampaign()
+        followUp.clientID = campaign.clientID
+        followUp.name = name
+        followUp.description = "Assigned automatically to people who clicked or submitted in the phishing simulation."
+        followUp.status = "active"
+        followUp.moduleIDs = [moduleID]
+        followUp.audienceType = "users"
+        followUp.audienceValues = []
+        followUp.startAt = now
+        followUp.dueAt = now.addingTimeInterval(14 * 86_400)
+        followUp.reminderDays = [3]
+        followUp.autoEnroll = false
+        followUp.activatedAt = now
+        try await followUp.create(on: db)
+        return followUp
+    }
+}
