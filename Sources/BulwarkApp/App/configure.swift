@@ -60,8 +60,7 @@ func configure(_ app: Application, settings: Settings) async throws {
 
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
-    try await ModuleLibrary.sync(app)
-    try await PhishingTemplateLibrary.sync(app)
+    try await syncBuiltinContent(app)
     app.trackingWriter = TrackingEventWriter(db: app.db)
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
     registerJobs(app)
@@ -101,4 +100,10 @@ private func useBundledResources(_ app: Application, sourceFile: String = #fileP
     var root = URL(fileURLWithPath: sourceFile)
     for _ in 0..<4 { root.deleteLastPathComponent() } // App/ -> BulwarkApp/ -> Sources/ -> package root
     app.directory = DirectoryConfiguration(workingDirectory: root.path + "/")
+}
+
+/// Loads the built-in library (training modules, phishing templates) from Resources/Content into the database.
+func syncBuiltinContent(_ app: Application) async throws {
+    try await ModuleLibrary.sync(app)
+    try await PhishingTemplateLibrary.sync(app)
 }

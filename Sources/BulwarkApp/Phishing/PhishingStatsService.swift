@@ -66,7 +66,7 @@ struct PhishingStatsService: Sendable {
 
     func stats(clientID: UUID, from: Date?, to: Date?) async throws -> Stats {
         let month = db.sql.dialect.name == "postgresql" ? "to_char(sent_at, 'YYYY-MM')" : "strftime('%Y-%m', sent_at)"
-        let totals = try await grouped("'all'", clientID: clientID, from: from, to: to).first?.rates ?? Rates()
+        let totals = try await grouped("CAST(client_id AS TEXT)", clientID: clientID, from: from, to: to).first?.rates ?? Rates()
         let byMonth = try await grouped(month, clientID: clientID, from: from, to: to)
         let byDepartment = try await grouped("department", clientID: clientID, from: from, to: to)
         let byTemplate = try await grouped(db.sql.dialect.name == "postgresql" ? "CAST(template_id AS TEXT)" : "template_id",

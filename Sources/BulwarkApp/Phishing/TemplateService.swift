@@ -90,10 +90,19 @@ struct PhishingTemplateService: Sendable {
         if let sourceID = input.sourceTemplateId {
             let source = try await self.template(sourceID, visibleTo: client)
             template.sourceTemplateID = source.id
-            for keyPath in [\PhishingTemplate.name, \.category, \.difficulty, \.locale, \.subject, \.senderName, \.senderEmail,
-                            \.html, \.text, \.landingHTML, \.landingFieldsJSON, \.redFlagsJSON] {
-                template[keyPath: keyPath] = source[keyPath: keyPath]
-            }
+            // Plain assignments: a key-path write would read the new model's unset fields first.
+            template.name = source.name
+            template.category = source.category
+            template.difficulty = source.difficulty
+            template.locale = source.locale
+            template.subject = source.subject
+            template.senderName = source.senderName
+            template.senderEmail = source.senderEmail
+            template.html = source.html
+            template.text = source.text
+            template.landingHTML = source.landingHTML
+            template.landingFieldsJSON = source.landingFieldsJSON
+            template.redFlagsJSON = source.redFlagsJSON
         }
         try apply(input, to: template, creating: template.sourceTemplateID == nil)
         try await save(template, action: template.sourceTemplateID == nil ? "phishing_template.created" : "phishing_template.copied", client: client)

@@ -60,7 +60,7 @@ func withBulwark<T>(
             // Start from empty tables, then load the built-in library again as a fresh start would.
             try await app.autoRevert()
             try await app.autoMigrate()
-            try await ModuleLibrary.sync(app)
+            try await syncBuiltinContent(app)
         }
         let result = try await body(app)
         try await app.asyncShutdown()

@@ -1,0 +1,192 @@
+@testable import BulwarkApp
+import Fluent
+import Testing
+import Vapor
+import VaporTesting
+
+@Suite struct TrackingTests {
+    static let browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+
+    /// A sent campaign with one learner; returns the learner's simulation and the admin's fresh token.
+    private func sentSimulation(_ app: Application, clock: ManualClock, fixture: SMTPFixture,
+                                extra: [String: Any] = [:]) async throws -> (TestTenant, Simulation, String, User) {
+        let tenant = try await Factory.tenant(app)
+        let learner = try await Factory.user(app, in: tenant, email: "target@acme.test", department: "Ops")
+        let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
+        let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
+                                                          templates: [try await PhishingFactory.builtinTemplate(app)], extra: extra)
+        clock.advance(by: 60)
+        try await PhishingSender(app: app, now: clock.now()).sendDue()
+        clock.advance(by: 600)
+        let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first { $0.email == "target@acme.test" })
+        return (tenant, simulation, campaign, learner)
+    }
+
+    private func headers(_ agent: String = TrackingTests.browser) -> HTTPHeaders { ["User-Agent": agent] }
+
+    @Test func openClickSubmitMoveForwardOnly() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let module = try await TrainingFactory.builtinModule(app)
+            let (tenant, simulation, campaign, learner) = try await sentSimulation(app, clock: clock, fixture: fixture,
+                                                                                    extra: ["training_module_id": module.id!.uuidString])
+            let pixel = try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers())
+            #expect(pixel.headers.contentType?.subType == "gif")
+            #expect(pixel.headers.first(name: .cacheControl)?.contains("no-store") == true)
+            #expect(pixel.body.readableBytes == TrackingController.pixel.readableBytes)
+
+            let click = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)?redirect=https://evil.test", headers: headers())
+            #expect(click.status == .seeOther)
+            #expect(click.headers.first(name: .location) == "https://phish.acme.test/phish/\(simulation.token)")
+
+            let landing = try await app.send(.GET, "/phish/\(simulation.token)")
+            #expect(landing.body.string.contains("/api/phishing/track/submit/\(simulation.token)"))
+            #expect(landing.headers.first(name: "Content-Security-Policy")?.contains("sandbox") == true)
+
+            let submitted = try await app.send(.POST, "/api/phishing/track/submit/\(simulation.token)",
+                                               body: "email=target%40acme.test&password=Winter2026%21", contentType: .urlEncodedForm, headers: headers())
+            #expect(submitted.body.string.contains("This was a simulation"))
+            _ = try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers())
+
+            let stored = try #require(try await Simulation.find(simulation.id, on: app.db))
+            #expect(stored.stage == Simulation.Stage.submitted.rawValue, "a later open does not move it back")
+            #expect(stored.openedAt != nil && stored.clickedAt != nil && stored.submittedAt != nil)
+            let submit = try #require(try await PhishingEvent.query(on: app.db).filter(\.$kind == "submit").first())
+            #expect(submit.details?.contains("email") == true)
+            #expect(submit.details?.contains("password") == false, "not even the name of a secret field")
+            #expect(submit.details?.contains("Winter2026") == false)
+
+            // Clicking enrols the person in the campaign's training module.
+            #expect(try await TrainingFactory.enrollments(app, of: learner).map(\.$module.id) == [module.id!])
+
+            let token = try await Factory.token(app, for: tenant.admin)
+            let timeline = JSON(try await app.send(.GET, "/api/v1/phishing/simulations/\(simulation.id!)", token: token))
+            #expect(timeline["data"]["timeline"].array.compactMap { $0["kind"].string } == ["sent", "open", "click", "submit", "open"])
+            #expect(timeline["data"]["simulation"]["status"].string == "submitted")
+            try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/simulations/\(simulation.id!)")
+            try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/campaigns/\(campaign)/results")
+            let results = JSON(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/results?status=submitted&department=Ops", token: token))
+            #expect(results["data"].array.map { $0["email"].string } == ["target@acme.test"])
+        }
+        await fixture.stop()
+    }
+
+    @Test func scannersAreKeptButFlaggedAndNotCounted() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock, adjust: { $0.phishingGatewayRanges = [IPv4Range("203.0.113.0/24")!] }) { app in
+            let (_, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+            _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers("Mozilla/5.0 (compatible; Barracuda Sentinel)"))
+            _ = try await app.send(.HEAD, "/api/phishing/track/click/\(simulation.token)", headers: headers())
+            _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers("python-requests/2.31"))
+            var gateway = headers()
+            gateway.add(name: "X-Forwarded-For", value: "203.0.113.7")
+            _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: gateway)
+            let events = try await PhishingEvent.query(on: app.db).filter(\.$kind == "click").all()
+            #expect(events.count == 4)
+            #expect(events.allSatisfy { $0.isBot })
+            #expect(Set(events.compactMap(\.botReason)).count == 4)
+            #expect(try await Simulation.find(simulation.id, on: app.db)?.stage == Simulation.Stage.sent.rawValue)
+        }
+        await fixture.stop()
+    }
+
+    @Test func clicksSecondsAfterDeliveryAreFlagged() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let tenant = try await Factory.tenant(app)
+            let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
+            let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile, templates: [try await PhishingFactory.builtinTemplate(app)])
+            clock.advance(by: 60)
+            try await PhishingSender(app: app, now: clock.now()).sendDue()
+            clock.advance(by: 2)
+            let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first)
+            _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers())
+            #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "click").first()?.botReason == "seconds_after_delivery")
+        }
+        await fixture.stop()
+    }
+
+    @Test func unknownTokensRecordNothing() async throws {
+        try await withBulwark { app in
+            let token = RandomToken.make(bytes: 24)
+            let pixel = try await app.send(.GET, "/api/phishing/track/open/\(token)", headers: headers())
+            #expect(pixel.status == .ok)
+            #expect(pixel.headers.contentType?.subType == "gif")
+            #expect(try await app.send(.GET, "/api/phishing/track/click/\(token)").status == .notFound)
+            #expect(try await app.send(.POST, "/api/phishing/track/submit/\(token)", body: "a=b", contentType: .urlEncodedForm).status == .notFound)
+            expectError(try await app.send(.POST, "/api/phishing/report/\(token)"), .notFound, "NOT_FOUND")
+            expectError(try await app.send(.GET, "/api/v1/phishing/training/\(token)"), .notFound, "NOT_FOUND")
+            #expect(try await PhishingEvent.query(on: app.db).count() == 0)
+        }
+    }
+
+    @Test func reportingTrainingPayloadAndFormConfig() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let (tenant, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+            let report = try await app.send(.POST, "/api/phishing/report/\(simulation.token)", headers: headers())
+            #expect(report.status == .ok)
+            #expect(report.headers.first(name: .accessControlAllowOrigin) == "*")
+            let preflight = try await app.send(.OPTIONS, "/api/phishing/report/\(simulation.token)")
+            #expect(preflight.headers.first(name: .accessControlAllowMethods)?.contains("POST") == true)
+            #expect(try await Simulation.find(simulation.id, on: app.db)?.reportedAt != nil)
+            let payload = JSON(try await app.send(.GET, "/api/v1/phishing/training/\(simulation.token)"))
+            #expect(payload["data"]["red_flags"].array.count >= 2)
+            #expect(payload["data"]["training_module"].isNull)
+            let form = JSON(try await app.send(.GET, "/api/v1/phishing/training/\(simulation.token)/form"))
+            #expect(form["data"]["fields"].array.compactMap(\.string) == ["email", "password"])
+            #expect(form["data"]["records_values"].bool == false)
+            let stats = JSON(try await app.send(.GET, "/api/v1/phishing/stats", token: try await Factory.token(app, for: tenant.admin)))
+            #expect(stats["data"]["totals"]["sent"].int == 2)
+            #expect(stats["data"]["totals"]["reported"].int == 1)
+            #expect(stats["data"]["totals"]["report_rate"].double == 50)
+            #expect(stats["data"]["median_minutes_to_first_report"].double == 10)
+        }
+        await fixture.stop()
+    }
+
+    @Test func aBurstOfOpensStoresEveryEvent() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let (_, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+            try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for _ in 0..<200 {
+                    group.addTask { try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers()).status }
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "open").count() == 200)
+        }
+        await fixture.stop()
+    }
+
+    @Test func exportStreamsResults() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let (tenant, simulation, campaign, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+            _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers())
+            let token = try await Factory.token(app, for: tenant.admin)
+            let csv = try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export", token: token)
+            let lines = csv.body.string.split(separator: "\r\n")
+            #expect(lines.count == 3)
+            #expect(lines.contains { $0.contains("target@acme.test") && $0.contains("clicked") })
+            let json = JSON(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export?format=json&status=clicked", token: token))
+            #expect(json["data"].array.count == 1)
+            expectError(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export?format=pdf", token: token), .unprocessableEntity, "VALIDATION_ERROR")
+            try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/campaigns/\(campaign)/export")
+        }
+        await fixture.stop()
+    }
+}
