@@ -117,7 +117,7 @@ struct PhishingCampaignService: Sendable {
         }
         let launch = input.launchAt ?? campaign.launchAt
         if let sendBy = input.sendBy, sendBy <= (launch ?? now) { errors.add("send_by", "The send_by time must be after the launch.") }
-        let throttle = errors.range(input.throttlePerMinute, field: "throttle_per_minute", min: 1, max: 100_000)
+        let throttle = errors.range(input.throttlePerMinute, field: "throttle_per_minute", min: 1, max: 1_000_000)
         var moduleID: UUID?
         if let raw = input.trainingModuleId {
             if let id = UUID(uuidString: raw), try await modules.visible(to: client).filter(\.$id == id).first() != nil { moduleID = id }

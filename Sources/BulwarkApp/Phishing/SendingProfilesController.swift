@@ -150,7 +150,7 @@ struct SendingProfilesController: RouteCollection {
         let port = errors.range(input.port, field: "port", min: 1, max: 65_535)
         let security = errors.oneOf(input.security, field: "security", allowed: SMTPSettings.Security.allCases.map(\.rawValue))
         let envelope = errors.email(input.envelopeFrom, field: "envelope_from", required: creating)
-        let throttle = errors.range(input.throttlePerMinute, field: "throttle_per_minute", min: 1, max: 100_000)
+        let throttle = errors.range(input.throttlePerMinute, field: "throttle_per_minute", min: 1, max: 1_000_000)
         if let headers = input.headers, headers.keys.contains(where: { !$0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } }) {
             errors.add("headers", "Header names may contain letters, digits and '-' only.")
         }

@@ -25,14 +25,16 @@ struct CreateTrainingSettings: AsyncMigration {
     }
 }
 
-/// Points: 100 per completed assignment plus its best score, counted by completion date within the period.
-/// Reporting a phishing simulation adds points when that feature lands.
+/// Points: 100 per completed assignment plus its best score, counted by completion date within the period, and 50 per
+/// reported phishing simulation.
 struct LeaderboardService: Sendable {
     let db: any Database
     let now: Date
 
     static let periods = ["week", "month", "quarter", "year", "all"]
     static let completionPoints = 100
+    /// Reporting a simulated phishing email earns points too: the behaviour the program wants most.
+    static let reportPoints = 50
 
     struct PersonEntry: Encodable, Sendable {
         let rank: Int
@@ -59,6 +61,23 @@ struct LeaderboardService: Sendable {
     }
 
     private func rows(clientID: UUID, period: String) async throws -> [(UUID, Int, Int, Double?)] {
+        var training = try await trainingRows(clientID: clientID, period: period)
+        var reportCondition: SQLQueryString = "s.client_id = \(bind: clientID) AND s.reported_at IS NOT NULL AND u.status = 'active'"
+        if let since = since(period) { reportCondition = "\(reportCondition) AND s.reported_at >= \(bind: since)" }
+        let reports = try await db.sql.raw("""
+            SELECT s.user_id AS user_id, COUNT(*) AS reports FROM phishing_simulations s JOIN users u ON u.id = s.user_id
+            WHERE \(reportCondition) GROUP BY s.user_id
+            """).all()
+        for row in reports {
+            let userID = try row.decode(column: "user_id", as: UUID.self)
+            let points = try row.decode(column: "reports", as: Int.self) * Self.reportPoints
+            if let index = training.firstIndex(where: { $0.0 == userID }) { training[index].1 += points }
+            else { training.append((userID, points, 0, nil)) }
+        }
+        return training
+    }
+
+    private func trainingRows(clientID: UUID, period: String) async throws -> [(UUID, Int, Int, Double?)] {
         var condition: SQLQueryString = "e.client_id = \(bind: clientID) AND e.status = 'completed' AND u.status = 'active'"
         if let since = since(period) { condition = "\(condition) AND e.completed_at >= \(bind: since)" }
         return try await db.sql.raw("""

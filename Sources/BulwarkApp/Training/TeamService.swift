@@ -18,7 +18,7 @@ struct TeamService: Sendable {
         @Nullable var averageScore: Double?
         /// compliant, at_risk (due within 7 days, unfinished) or non_compliant (anything overdue).
         let status: String
-        /// Reserved for phishing simulation results (null until that feature runs campaigns).
+        /// Phishing simulation results (null for someone never sent a simulation).
         @Nullable var phishing: PhishingFigures?
     }
 
@@ -82,12 +82,26 @@ struct TeamService: Sendable {
                     try row.decode(column: "average_score", as: Double?.self))
             }
         }
+        var phishing: [UUID: PhishingFigures] = [:]
+        if !ids.isEmpty {
+            let rows = try await db.sql.raw("""
+                SELECT user_id, CAST(SUM(CASE WHEN send_status = 'sent' THEN 1 ELSE 0 END) AS BIGINT) AS sent,
+                       CAST(SUM(CASE WHEN stage >= 3 THEN 1 ELSE 0 END) AS BIGINT) AS clicked,
+                       CAST(SUM(CASE WHEN reported_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS reported
+                FROM phishing_simulations WHERE user_id IN (\(binds: ids)) GROUP BY user_id
+                """).all()
+            for row in rows {
+                phishing[try row.decode(column: "user_id", as: UUID.self)] = PhishingFigures(
+                    sent: try row.decode(column: "sent", as: Int?.self) ?? 0, clicked: try row.decode(column: "clicked", as: Int?.self) ?? 0,
+                    reported: try row.decode(column: "reported", as: Int?.self) ?? 0)
+            }
+        }
         return people.map { user, depth in
             let figure = figures[user.id!] ?? (0, 0, 0, 0, nil)
             let status = figure.overdue > 0 ? "non_compliant" : (figure.dueSoon > 0 ? "at_risk" : "compliant")
             return Member(user: UserResponse(user), depth: depth, assigned: figure.assigned, completed: figure.completed,
                           overdue: figure.overdue, dueSoon: figure.dueSoon, completionRate: Self.rate(figure.completed, of: figure.assigned),
-                          averageScore: figure.average.map { ($0 * 10).rounded() / 10 }, status: status, phishing: nil)
+                          averageScore: figure.average.map { ($0 * 10).rounded() / 10 }, status: status, phishing: phishing[user.id!])
         }
     }
 
