@@ -28,6 +28,7 @@ func routes(_ app: Application) throws {
     try app.register(collection: DashboardKeysController())
     try app.register(collection: DashboardLearnController())
     try app.register(collection: DashboardTrainingController())
+    try app.register(collection: DashboardPhishingController())
 }
 
 func registerCommands(_ app: Application) {

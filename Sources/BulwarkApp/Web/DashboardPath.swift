@@ -17,6 +17,12 @@ enum DashboardPath {
     static let modules = "/modules"
     static let campaigns = "/campaigns"
     static let campaignsNew = "/campaigns/new"
+    static let phishing = "/phishing"
+    static let phishingTemplates = "/phishing/templates"
+
+    static func phishingCampaign(_ id: String) -> String { "/phishing/campaigns/\(id)" }
+    static func phishingSimulation(_ id: String) -> String { "/phishing/simulations/\(id)" }
+    static func phishingPreview(_ id: String) -> String { "/api/v1/phishing/templates/\(id)/preview" }
 
     static func assignment(_ id: String) -> String { "/learn/\(id)" }
     static func lessonDone(_ id: String, _ lessonID: String) -> String { "/learn/\(id)/lessons/\(lessonID)" }

@@ -25,6 +25,7 @@ struct Layout: Encodable {
             items.append(("Modules", DashboardPath.modules))
             items.append(("Campaigns", DashboardPath.campaigns))
         }
+        if principal.has(.managePhishing) { items.append(("Phishing", DashboardPath.phishing)) }
         if principal.has(.viewUsers) { items.append(("Users", DashboardPath.users)) }
         if principal.has(.manageApiKeys) { items.append(("API keys", DashboardPath.apiKeys)) }
         items.append(("Profile", DashboardPath.profile))
@@ -46,6 +47,8 @@ enum Notices {
             "lesson_done": "Lesson marked as done.",
             "module_copied": "Your own copy is ready to edit through the API or use in campaigns.",
             "campaign_created": "Campaign created.",
+            "phishing_launched": "Campaign launched: messages go out over the sending window.",
+            "template_created": "Template saved.",
         ][key]
     }
 }

@@ -123,4 +123,31 @@ import VaporTesting
             #expect(wrong.status == .unauthorized)
         }
     }
+
+    @Test func phishingPagesLaunchAndShowResults() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            try await Factory.user(app, in: tenant, email: "mark@acme.test")
+            let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
+            let template = try await PhishingFactory.builtinTemplate(app)
+            let headers = try await signIn(app, email: tenant.admin.email)
+            let overview = try await app.send(.GET, "/phishing", headers: headers)
+            #expect(overview.body.string.contains("<svg"))
+            let token = try csrf(in: overview.body.string).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let launched = try await app.send(.POST, "/phishing/campaigns",
+                                              body: "_csrf=\(token)&name=Dash&template=\(template.id!)&profile=\(profile)&window_hours=0",
+                                              contentType: .urlEncodedForm, headers: headers)
+            #expect(launched.status == .seeOther)
+            let location = try #require(launched.headers.first(name: .location)?.split(separator: "?").first.map(String.init))
+            let page = try await app.send(.GET, location, headers: headers)
+            #expect(page.body.string.contains("mark@acme.test"))
+            let invalid = try await app.send(.POST, "/phishing/campaigns", body: "_csrf=\(token)&name=", contentType: .urlEncodedForm, headers: headers)
+            #expect(invalid.status == .unprocessableEntity)
+            let templates = try await app.send(.GET, "/phishing/templates", headers: headers)
+            #expect(templates.body.string.contains("sandbox=\"\""))
+        }
+        await fixture.stop()
+    }
 }
