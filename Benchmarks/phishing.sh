@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Phishing benchmark (release build, SQLite):
+#   1. send a campaign to 100,000 people through a local SMTP sink (aiosmtpd from PyPI): messages per second
+#   2. wrk on the open and click tracking routes (random tokens) beside /health: req/s and p99, and the number of
+#      events stored against the number of requests wrk completed.
+# Writes Benchmarks/PHISHING.md. Needs wrk and sqlite3 (apt-get install wrk sqlite3) and aiosmtpd (pip install aiosmtpd).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+people="${BENCH_PEOPLE:-100000}"
+duration="${BENCH_SECONDS:-15}"
+port="${BENCH_PORT:-18184}"
+smtp_port="${BENCH_SMTP_PORT:-12525}"
+work="$(mktemp -d)"
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  (cd "$root" && swift build -c release --scratch-path .build-release --product bulwark >/dev/null)
+fi
+binary="$root/.build-release/release/bulwark"
+cleanup() { kill ${server:-} ${sink:-} 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+python3 "$root/Benchmarks/smtp_sink.py" "$smtp_port" "$work/sink-count" &
+sink=$!
+export BULWARK_ADMIN_EMAIL=bench@bulwark.test BULWARK_ADMIN_PASSWORD=bench-password LOG_LEVEL=error \
+  BULWARK_RATE_LIMIT_READ=100000000/60 BULWARK_RATE_LIMIT_WRITE=1000000/60 BULWARK_RATE_LIMIT_AUTH=1000000/60 \
+  BULWARK_PHISHING_SCANNER_SECONDS=0
+(cd "$work" && exec env BULWARK_PORT="$port" "$binary" serve --env production) &
+server=$!
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
+api="http://127.0.0.1:$port/api"
+token=$(curl -sf -X POST "$api/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"bench@bulwark.test","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
+auth="Authorization: Bearer $token"
+
+echo "== importing $people people"
+for part in $(seq 0 $(( (people - 1) / 50000 ))); do
+  python3 - "$work/users.csv" "$part" "$people" <<'PY'
+import sys
+path, part, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "w") as f:
+    f.write("first_name,last_name,email,department\n")
+    for i in range(part * 50000, min(total, (part + 1) * 50000)):
+        f.write(f"First{i},Last{i:06d},person{i}@bench.test,Dept{i % 25}\n")
+PY
+  curl -sf -X POST "$api/v1/users/import" -H "$auth" -H 'content-type: text/csv' --data-binary @"$work/users.csv" >/dev/null
+done
+
+profile=$(curl -sf -X POST "$api/v1/phishing/sending-profiles" -H "$auth" -H 'content-type: application/json' \
+  -d "{\"name\":\"Sink\",\"host\":\"127.0.0.1\",\"port\":$smtp_port,\"security\":\"none\",\"envelope_from\":\"bench@sim.test\",\"throttle_per_minute\":1000000}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+template=$(curl -sf "$api/v1/phishing/templates?per_page=1" -H "$auth" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+campaign=$(curl -sf -X POST "$api/v1/phishing/campaigns" -H "$auth" -H 'content-type: application/json' \
+  -d "{\"name\":\"Bench\",\"template_ids\":[\"$template\"],\"sending_profile_id\":\"$profile\",\"tracking_url\":\"http://127.0.0.1:$port\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+echo "== sending to $people people"
+start=$(date +%s.%N)
+curl -sf -X POST "$api/v1/phishing/campaigns/$campaign/send" -H "$auth" >/dev/null
+launched=$(date +%s.%N)
+while true; do
+  sent=$(curl -sf "$api/v1/phishing/campaigns/$campaign" -H "$auth" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["progress"]["sent"])')
+  [ "$sent" -ge "$people" ] && break
+  sleep 1
+done
+finished=$(date +%s.%N)
+received=$(cat "$work/sink-count")
+send_seconds=$(python3 -c "print(f'{$finished - $start:.1f}')")
+launch_seconds=$(python3 -c "print(f'{$launched - $start:.1f}')")
+rate=$(python3 -c "print(f'{$people / ($finished - $start):.0f}')")
+echo "sent $sent in ${send_seconds}s (launch ${launch_seconds}s) = $rate msg/s; sink received $received"
+
+sqlite3 "$work/bulwark.sqlite" "select token from phishing_simulations" > "$work/tokens.txt"
+measure() {
+  local name="$1" path="$2"
+  TOKENS_FILE="$work/tokens.txt" TRACK_PREFIX="$path" wrk -t2 -c32 -d"${duration}s" --latency -s "$root/Benchmarks/random_token.lua" \
+    "http://127.0.0.1:$port" > "$work/$name.txt"
+}
+wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$port/health" > "$work/health.txt"
+measure open /api/phishing/track/open/
+measure click /api/phishing/track/click/
+figure() { awk -v key="$2" '$1==key {print $2}' "$work/$1.txt"; }
+rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
+requests() { awk '/requests in/ {print $1}' "$work/$1.txt"; }
+opens=$(sqlite3 "$work/bulwark.sqlite" "select count(*) from phishing_events where kind='open'")
+clicks=$(sqlite3 "$work/bulwark.sqlite" "select count(*) from phishing_events where kind='click'")
+echo "health $(rps health) req/s p99 $(figure health 99%); open $(rps open) req/s p99 $(figure open 99%) ($(requests open) requests, $opens events); click $(rps click) req/s p99 $(figure click 99%) ($(requests click) requests, $clicks events)"
+
+cat > "$root/Benchmarks/PHISHING.md" <<MD
+# Phishing benchmark
+
+\`Benchmarks/phishing.sh\` (release build, SQLite in WAL mode, local aiosmtpd sink), measured $(date -u +%Y-%m-%d) on this
+project's 2-core machine.
+
+## Sending
+$people simulations, one template, one sending profile (throttle 1,000,000/min), one SMTP connection per batch of 200:
+all $sent sent in ${send_seconds} s (the launch itself, creating $people simulations with their tokens: ${launch_seconds} s),
+**$rate messages per second**; the sink counted $received messages.
+
+## Tracking (wrk, 2 threads, 32 connections, ${duration} s each, random tokens of this campaign)
+
+| route | requests/s | p50 | p99 | requests completed | events stored |
+|---|---|---|---|---|---|
+| \`GET /health\` | $(rps health) | $(figure health 50%) | $(figure health 99%) | $(requests health) | – |
+| \`GET /api/phishing/track/open/{token}\` | $(rps open) | $(figure open 50%) | $(figure open 99%) | $(requests open) | $opens |
+| \`GET /api/phishing/track/click/{token}\` | $(rps click) | $(figure click 50%) | $(figure click 99%) | $(requests click) | $clicks |
+
+Every tracking response is sent after its event is durable (group commit), so events stored can only exceed requests
+completed by the requests still in flight when wrk stopped (at most one per connection).
+MD
+echo "== written to Benchmarks/PHISHING.md"
