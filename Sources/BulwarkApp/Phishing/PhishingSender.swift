@@ -49,31 +49,28 @@ struct PhishingSender: Sendable {
         let db = app.db
         guard let campaign = try await PhishingCampaign.find(campaignID, on: db),
               let profileID = campaign.sendingProfileID, let profile = try await SendingProfile.find(profileID, on: db) else {
-            for simulation in simulations { try await finish(simulation, outcome: .permanentFailure("campaign or sending profile missing")) }
+            try await finish(simulations.map { ($0, .permanentFailure("campaign or sending profile missing")) })
             return 0
         }
         let templates = Dictionary(uniqueKeysWithValues: try await PhishingTemplate.query(on: db).filter(\.$id ~~ campaign.templateIDs).all().map { ($0.id!, $0) })
         var messages: [MailMessage] = []
         var sendable: [Simulation] = []
+        var unsendable: [(Simulation, MailOutcome)] = []
         for simulation in simulations {
             guard let template = templates[simulation.templateID] else {
-                try await finish(simulation, outcome: .permanentFailure("template missing"))
+                unsendable.append((simulation, .permanentFailure("template missing")))
                 continue
             }
             do {
                 messages.append(try Self.message(for: simulation, template: template, campaign: campaign, profile: profile))
                 sendable.append(simulation)
             } catch {
-                try await finish(simulation, outcome: .permanentFailure("template could not be rendered: \(error)"))
+                unsendable.append((simulation, .permanentFailure("template could not be rendered: \(error)")))
             }
         }
-        guard !messages.isEmpty else { return 0 }
-        let outcomes = await (try SendingProfileMailer.mailer(for: profile, app: app)).send(messages)
-        var sent = 0
-        for (simulation, outcome) in zip(sendable, outcomes) {
-            try await finish(simulation, outcome: outcome)
-            if outcome == .sent { sent += 1 }
-        }
+        let outcomes = messages.isEmpty ? [] : await (try SendingProfileMailer.mailer(for: profile, app: app)).send(messages)
+        try await finish(Array(zip(sendable, outcomes)) + unsendable)
+        let sent = outcomes.filter { $0 == .sent }.count
         app.phishingMetrics.sent.increment(by: Int64(sent))
         return sent
     }
@@ -103,41 +100,43 @@ struct PhishingSender: Sendable {
             messageID: simulation.messageID, envelopeFrom: profile.envelopeFrom)
     }
 
-    private func finish(_ simulation: Simulation, outcome: MailOutcome) async throws {
-        let db = app.db
+    /// Records a batch's outcomes in one transaction (a commit per message would make the database the bottleneck).
+    private func finish(_ results: [(Simulation, MailOutcome)]) async throws {
+        guard !results.isEmpty else { return }
         let now = self.now
-        try await db.transaction { db in
-            switch outcome {
-            case .sent:
-                simulation.sendStatus = "sent"
-                simulation.stage = max(simulation.stage, Simulation.Stage.sent.rawValue)
-                simulation.sentAt = now
-                simulation.error = nil
-            case let .temporaryFailure(reason):
-                simulation.attempts += 1
-                if simulation.attempts >= Self.maxAttempts {
+        try await app.db.transaction { db in
+            for (simulation, outcome) in results {
+                switch outcome {
+                case .sent:
+                    simulation.sendStatus = "sent"
+                    simulation.stage = max(simulation.stage, Simulation.Stage.sent.rawValue)
+                    simulation.sentAt = now
+                    simulation.error = nil
+                case let .temporaryFailure(reason):
+                    simulation.attempts += 1
+                    if simulation.attempts >= Self.maxAttempts {
+                        simulation.sendStatus = "error"
+                        simulation.error = "gave up after \(simulation.attempts) attempts: \(reason)"
+                    } else {
+                        simulation.sendStatus = "queued"
+                        simulation.sendAt = now.addingTimeInterval(pow(2, Double(simulation.attempts)) * 30)
+                        simulation.error = reason
+                    }
+                case let .permanentFailure(reason):
+                    simulation.attempts += 1
                     simulation.sendStatus = "error"
-                    simulation.error = "gave up after \(simulation.attempts) attempts: \(reason)"
-                } else {
-                    simulation.sendStatus = "queued"
-                    simulation.sendAt = now.addingTimeInterval(pow(2, Double(simulation.attempts)) * 30)
                     simulation.error = reason
                 }
-            case let .permanentFailure(reason):
-                simulation.attempts += 1
-                simulation.sendStatus = "error"
-                simulation.error = reason
+                try await simulation.save(on: db)
             }
-            try await simulation.save(on: db)
-            let event = PhishingEvent()
-            event.simulationID = simulation.id!
-            event.campaignID = simulation.$campaign.id
-            event.clientID = simulation.clientID
-            event.kind = simulation.sendStatus == "sent" ? "sent" : (simulation.sendStatus == "error" ? "error" : "deferred")
-            event.occurredAt = now
-            event.isBot = false
-            event.details = simulation.error
-            try await event.create(on: db)
+            var insert = db.sql.insert(into: PhishingEvent.schema)
+                .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
+            for (simulation, _) in results {
+                let kind = simulation.sendStatus == "sent" ? "sent" : (simulation.sendStatus == "error" ? "error" : "deferred")
+                insert = insert.values(SQLBind(UUID()), SQLBind(simulation.id!), SQLBind(simulation.$campaign.id), SQLBind(simulation.clientID),
+                                       SQLBind(kind), SQLBind(now), SQLBind(false), SQLBind(simulation.error))
+            }
+            try await insert.run()
         }
     }
 
