@@ -136,8 +136,10 @@ struct DashboardPhishingController: RouteCollection {
         let chart = FunnelChart.svg([.init(label: "Sent", value: progress.sent), .init(label: "Opened", value: progress.opened),
                                      .init(label: "Clicked", value: progress.clicked), .init(label: "Submitted", value: progress.submitted),
                                      .init(label: "Reported", value: progress.reported)])
+        var layout = Layout(title: campaign.name, principal: try req.principal(), req: req)
+        if ["scheduled", "sending"].contains(campaign.status) { layout.refresh = 5 }
         return try await req.page("phishing-campaign", CampaignPage(
-            layout: Layout(title: campaign.name, principal: try req.principal(), req: req), campaign: response, chart: chart, results: rows,
+            layout: layout, campaign: response, chart: chart, results: rows,
             exportPath: "/api/v1/phishing/campaigns/\(campaign.id!)/export"))
     }
 

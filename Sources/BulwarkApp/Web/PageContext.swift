@@ -11,6 +11,8 @@ struct Layout: Encodable {
     let nav: [NavItem]
     let logoutPath = DashboardPath.logout
     let notice: String?
+    /// Seconds after which the page reloads itself (live progress without JavaScript).
+    var refresh: Int?
 
     init(title: String, principal: Principal, req: Request, notice: String? = nil) {
         self.title = title

@@ -143,6 +143,7 @@ import VaporTesting
             let location = try #require(launched.headers.first(name: .location)?.split(separator: "?").first.map(String.init))
             let page = try await app.send(.GET, location, headers: headers)
             #expect(page.body.string.contains("mark@acme.test"))
+            #expect(page.body.string.contains("http-equiv=\"refresh\""), "live progress while sending, without JavaScript")
             let invalid = try await app.send(.POST, "/phishing/campaigns", body: "_csrf=\(token)&name=", contentType: .urlEncodedForm, headers: headers)
             #expect(invalid.status == .unprocessableEntity)
             let templates = try await app.send(.GET, "/phishing/templates", headers: headers)
