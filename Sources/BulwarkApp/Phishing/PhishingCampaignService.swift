@@ -90,24 +90,9 @@ struct PhishingCampaignService: Sendable {
             } else { templateIDs = ids }
         } else if creating { errors.add("template_ids", "Choose at least one template.") }
         let assignment = errors.oneOf(input.templateAssignment, field: "template_assignment", allowed: ["random", "ab"])
-        var audienceType: String?
-        var audienceValues: [String]?
-        if let audience = input.audience {
-            audienceType = errors.oneOf(audience.type ?? "all", field: "audience.type", allowed: CampaignService.audienceTypes)
-            switch audienceType {
-            case "departments":
-                audienceValues = (audience.departments ?? []).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                if audienceValues!.isEmpty { errors.add("audience.departments", "Name at least one department.") }
-            case "users":
-                let raw = audience.userIds ?? []
-                let ids = raw.compactMap(UUID.init(uuidString:))
-                if raw.isEmpty || ids.count != raw.count { errors.add("audience.user_ids", "List at least one valid user id.") }
-                else if try await User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$id ~~ ids).count() != Set(ids).count {
-                    errors.add("audience.user_ids", "Every user must belong to this organisation.")
-                }
-                audienceValues = ids.map(\.uuidString)
-            default: audienceValues = []
-            }
+        var audience: Audience?
+        if let input = input.audience {
+            audience = try await Audience.validate(input, clientID: client.id!, db: db, errors: &errors)
         }
         var profileID: UUID?
         if let raw = input.sendingProfileId {
@@ -132,8 +117,13 @@ struct PhishingCampaignService: Sendable {
         if let name { campaign.name = name }
         if let templateIDs { campaign.templateIDs = templateIDs }
         if let assignment { campaign.templateAssignment = assignment } else if creating { campaign.templateAssignment = "random" }
-        if let audienceType { campaign.audienceType = audienceType } else if creating { campaign.audienceType = "all" }
-        if let audienceValues { campaign.audienceValues = audienceValues } else if creating { campaign.audienceValues = [] }
+        if let audience {
+            campaign.audienceType = audience.type
+            campaign.audienceValues = audience.values
+        } else if creating {
+            campaign.audienceType = "all"
+            campaign.audienceValues = []
+        }
         if let profileID { campaign.sendingProfileID = profileID }
         if let launchAt = input.launchAt { campaign.launchAt = launchAt }
         if let sendBy = input.sendBy { campaign.sendBy = sendBy }
@@ -151,13 +141,8 @@ struct PhishingCampaignService: Sendable {
             throw APIError.validation(["sending_profile_id": ["Choose a sending profile before sending."]])
         }
         let templates = campaign.templateIDs
-        var audience = User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$status == "active")
-        switch campaign.audienceType {
-        case "departments": audience = audience.filter(\.$department ~~ campaign.audienceValues)
-        case "users": audience = audience.filter(\.$id ~~ campaign.audienceValues.compactMap(UUID.init(uuidString:)))
-        default: break
-        }
-        let people = try await audience.sort(\.$id).all()
+        let people = try await Audience(type: campaign.audienceType, values: campaign.audienceValues)
+            .people(of: client.id!, on: db).sort(\.$id).all()
         guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
         let start = max(now, campaign.launchAt ?? now)
         let perMinute = Double(campaign.throttlePerMinute ?? profile.throttlePerMinute)

@@ -8,7 +8,6 @@ struct CampaignService: Sendable {
     let actor: AuditActor
     let now: Date
 
-    static let audienceTypes = ["all", "departments", "users"]
     /// Allowed status moves; launching (scheduled/active) enrols the audience once the start time has come.
     static let transitions: [String: Set<String>] = [
         "draft": ["scheduled", "active", "archived"],
@@ -144,26 +143,9 @@ struct CampaignService: Sendable {
         } else if creating {
             errors.add("module_ids", "Choose at least one module.")
         }
-        var audienceType: String?
-        var audienceValues: [String]?
-        if let audience = input.audience {
-            audienceType = errors.oneOf(audience.type ?? "all", field: "audience.type", allowed: Self.audienceTypes)
-            switch audienceType {
-            case "departments":
-                let departments = (audience.departments ?? []).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                if departments.isEmpty { errors.add("audience.departments", "Name at least one department.") }
-                audienceValues = departments
-            case "users":
-                let raw = audience.userIds ?? []
-                let ids = raw.compactMap(UUID.init(uuidString:))
-                if raw.isEmpty || ids.count != raw.count { errors.add("audience.user_ids", "List at least one valid user id.") }
-                else if try await User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$id ~~ ids).count() != Set(ids).count {
-                    errors.add("audience.user_ids", "Every user must belong to this organisation.")
-                }
-                audienceValues = ids.map(\.uuidString)
-            default:
-                audienceValues = []
-            }
+        var audience: Audience?
+        if let input = input.audience {
+            audience = try await Audience.validate(input, clientID: client.id!, db: db, errors: &errors)
         }
         let startAt = input.startAt ?? (creating ? now : campaign.startAt)
         let dueAt = input.dueAt ?? (creating ? nil : campaign.dueAt)
@@ -185,8 +167,13 @@ struct CampaignService: Sendable {
         if let name { campaign.name = name }
         if let description { campaign.description = description }
         if let moduleIDs { campaign.moduleIDs = moduleIDs }
-        if let audienceType { campaign.audienceType = audienceType } else if creating { campaign.audienceType = "all" }
-        if let audienceValues { campaign.audienceValues = audienceValues } else if creating { campaign.audienceValues = [] }
+        if let audience {
+            campaign.audienceType = audience.type
+            campaign.audienceValues = audience.values
+        } else if creating {
+            campaign.audienceType = "all"
+            campaign.audienceValues = []
+        }
         campaign.startAt = startAt
         campaign.dueAt = dueAt!
         if let reminders = input.reminderDays { campaign.reminderDays = Array(Set(reminders)).sorted(by: >) }
@@ -218,13 +205,7 @@ struct CampaignService: Sendable {
 
     /// Users the campaign's audience names right now (active people of the client).
     func audienceQuery(of campaign: TrainingCampaign) -> QueryBuilder<User> {
-        let query = User.query(on: db).filter(\.$client.$id == campaign.clientID).filter(\.$status == "active")
-        switch campaign.audienceType {
-        case "departments": query.filter(\.$department ~~ campaign.audienceValues)
-        case "users": query.filter(\.$id ~~ campaign.audienceValues.compactMap(UUID.init(uuidString:)))
-        default: break
-        }
-        return query
+        Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db)
     }
 
     /// Enrols every audience member in every module, skipping existing enrolments. Idempotent; batched inserts.
