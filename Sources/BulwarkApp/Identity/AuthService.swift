@@ -122,7 +122,7 @@ struct AuthService: Sendable {
         var companyName: String?
     }
 
-    /// Self-service sign-up: a new company with one client, and the person as that client's administrator.
+    /// Self-service sign-up: a new company with one client, and the person as the company's administrator.
     func register(_ registration: Registration, actor: AuditActor) async throws -> SignedIn {
         if try await User.query(on: db).filter(\.$email == registration.email).first() != nil {
             throw APIError.conflict("An account with this email already exists.")
@@ -135,8 +135,10 @@ struct AuthService: Sendable {
             try await company.create(on: db)
             let client = Client(companyID: company.id!, name: organisation)
             try await client.create(on: db)
+            // The founder administers the whole company (they may add clients) and is also a member of its first client,
+            // so campaigns for "everyone" include them.
             let user = User(companyID: company.id!, clientID: client.id!, firstName: registration.firstName,
-                            lastName: registration.lastName, email: registration.email, role: .clientAdmin)
+                            lastName: registration.lastName, email: registration.email, role: .mspAdmin)
             user.passwordHash = hash
             try await user.create(on: db)
             var registeredActor = actor

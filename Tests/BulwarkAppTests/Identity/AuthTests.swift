@@ -14,13 +14,18 @@ import VaporTesting
             let data = JSON(response)["data"]
             #expect(data["user"]["email"].string == "founder@startup.test")
             #expect(data["user"]["firstName"].string == "Fay")
-            #expect(data["user"]["role"].string == "client_admin")
+            #expect(data["user"]["role"].string == "msp_admin")
             #expect(data["token"].string != nil)
             #expect(response.headers.setCookie?[PrincipalAuthenticator.cookieName]?.isHTTPOnly == true)
             // The new account works straight away and sees exactly its own company with one client.
             let companies = JSON(try await app.send(.GET, "/api/v3/companies", token: data["token"].string))
             #expect(companies["data"].array.count == 1)
             #expect(companies["data"][0]["client_count"].int == 1)
+            // As the company's administrator they can add clients and act on their first one.
+            let companyID = try #require(companies["data"][0]["id"].string)
+            let client = try await app.send(.POST, "/api/v3/companies/\(companyID)/clients", token: data["token"].string, json: ["name": "Second site"])
+            #expect(client.status == .created)
+            #expect(try await app.send(.GET, "/api/v1/users", token: data["token"].string).status == .ok)
         }
     }
 
