@@ -61,6 +61,7 @@ while true; do
   sleep 1
 done
 finished=$(date +%s.%N)
+sleep 2   # the sink rewrites its count file once a second
 received=$(cat "$work/sink-count")
 send_seconds=$(python3 -c "print(f'{$finished - $start:.1f}')")
 launch_seconds=$(python3 -c "print(f'{$launched - $start:.1f}')")

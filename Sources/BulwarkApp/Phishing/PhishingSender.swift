@@ -11,6 +11,8 @@ struct PhishingSender: Sendable {
     let now: Date
 
     static let batchSize = 200
+    /// SMTP connections used at once for one batch; each carries a share of the batch in order.
+    static let connections = 4
     static let staleAfter: TimeInterval = 300
     static let maxAttempts = 5
 
@@ -68,11 +70,25 @@ struct PhishingSender: Sendable {
                 unsendable.append((simulation, .permanentFailure("template could not be rendered: \(error)")))
             }
         }
-        let outcomes = messages.isEmpty ? [] : await (try SendingProfileMailer.mailer(for: profile, app: app)).send(messages)
+        let outcomes = messages.isEmpty ? [] : await Self.sendInParallel(messages, mailer: try SendingProfileMailer.mailer(for: profile, app: app))
         try await finish(Array(zip(sendable, outcomes)) + unsendable)
         let sent = outcomes.filter { $0 == .sent }.count
         app.phishingMetrics.sent.increment(by: Int64(sent))
         return sent
+    }
+
+    /// Splits a batch over a few connections and returns the outcomes in the batch's order.
+    static func sendInParallel(_ messages: [MailMessage], mailer: any Mailer) async -> [MailOutcome] {
+        let share = max(1, (messages.count + connections - 1) / connections)
+        let chunks = stride(from: 0, to: messages.count, by: share).map { Array(messages[$0..<min($0 + share, messages.count)]) }
+        var results = [[MailOutcome]](repeating: [], count: chunks.count)
+        await withTaskGroup(of: (Int, [MailOutcome]).self) { group in
+            for (index, chunk) in chunks.enumerated() {
+                group.addTask { (index, await mailer.send(chunk)) }
+            }
+            for await (index, outcomes) in group { results[index] = outcomes }
+        }
+        return results.flatMap { $0 }
     }
 
     /// The personalised email: links point at the click tracker, the pixel at the open tracker.
