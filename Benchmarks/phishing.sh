@@ -91,7 +91,7 @@ cat > "$root/Benchmarks/PHISHING.md" <<MD
 project's 2-core machine.
 
 ## Sending
-$people simulations, one template, one sending profile (throttle 1,000,000/min), one SMTP connection per batch of 200:
+$people simulations, one template, one sending profile (throttle 1,000,000/min), batches of 200 over four SMTP connections:
 all $sent sent in ${send_seconds} s (the launch itself, creating $people simulations with their tokens: ${launch_seconds} s),
 **$rate messages per second**; the sink counted $received messages.
 

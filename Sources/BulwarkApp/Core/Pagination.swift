@@ -23,10 +23,6 @@ struct PaginationMeta: Encodable, Sendable {
 struct PageResult<T: Encodable>: Encodable {
     let items: [T]
     let meta: PaginationMeta
-
-    func map<U: Encodable>(_ transform: (T) throws -> U) rethrows -> PageResult<U> {
-        PageResult<U>(items: try items.map(transform), meta: meta)
-    }
 }
 
 /// `page` (default 1) and `per_page` (default 15, max 100) from the query string.
@@ -55,14 +51,7 @@ struct PageParams: Sendable {
 }
 
 extension QueryBuilder {
-    /// Runs a count and one page of the query. The caller supplies the sort so pages are stable.
-    func page(_ params: PageParams) async throws -> PageResult<Model> where Model: Encodable {
-        let total = try await self.copy().count()
-        let items = try await self.copy().range(params.offset..<(params.offset + params.perPage)).all()
-        return PageResult(items: items, meta: PaginationMeta(page: params.page, perPage: params.perPage, total: total))
-    }
-
-    /// Same as `page` for models that are not themselves encodable (they are mapped to DTOs afterwards).
+    /// Runs a count and one page of the query; the caller supplies the sort so pages are stable, and maps the models to DTOs.
     func pageOfModels(_ params: PageParams) async throws -> (items: [Model], meta: PaginationMeta) {
         let total = try await self.copy().count()
         let items = try await self.copy().range(params.offset..<(params.offset + params.perPage)).all()
