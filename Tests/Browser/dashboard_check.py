@@ -3,7 +3,9 @@
 Prints 'N passed, N failed' so CI can read the outcome."""
 import json
 import os
+import sqlite3
 import sys
+import urllib.request
 import tempfile
 
 from selenium import webdriver
@@ -118,6 +120,36 @@ try:
     check("the certificate names the learner and carries a code",
           lambda: "Browser Person" in driver.page_source and driver.find_element(By.ID, "certificate-code").text.count("-") == 3)
     driver.save_screenshot(os.path.join(SHOTS, "certificate.png"))
+
+    # A phishing simulation reaches the learner: the tracked link opens the landing page (sandboxed by CSP), the form
+    # posts back, and the teachable moment appears. Headless Chromium is recorded, flagged as an automated client.
+    def api(method, path, body=None, token=None):
+        request = urllib.request.Request(BASE + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)
+    admin = api("POST", "/api/auth/login", {"email": "admin@browser.test", "password": "browser-pass-1"})["data"]["token"]
+    profile = api("POST", "/api/v1/phishing/sending-profiles", {"name": "Unreachable", "host": "127.0.0.1", "port": 9,
+                  "security": "none", "envelope_from": "sim@browser.test"}, admin)["data"]["id"]
+    template = api("GET", "/api/v1/phishing/templates?category=credentials&per_page=1", token=admin)["data"][0]["id"]
+    campaign = api("POST", "/api/v1/phishing/campaigns", {"name": "Browser phish", "template_ids": [template],
+                   "sending_profile_id": profile, "tracking_url": BASE}, admin)["data"]["id"]
+    api("POST", f"/api/v1/phishing/campaigns/{campaign}/send", token=admin)
+    database = sqlite3.connect(os.path.join(os.environ["WORK_DIR"], "bulwark.sqlite"))
+    token = database.execute("select token from phishing_simulations where email = 'browser.person@browser.test'").fetchone()[0]
+    database.close()
+    driver.get(BASE + f"/api/phishing/track/click/{token}")
+    check("the tracked link lands on the campaign's landing page", lambda: f"/phish/{token}" in driver.current_url)
+    driver.find_element(By.NAME, "email").send_keys("browser.person@browser.test")
+    driver.find_element(By.NAME, "password").send_keys("not-stored")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    check("submitting shows the teachable moment", lambda: "This was a simulation" in driver.page_source)
+    results = api("GET", f"/api/v1/phishing/campaigns/{campaign}/results", token=admin)["data"]
+    simulation = next(row["id"] for row in results if row["email"] == "browser.person@browser.test")
+    timeline = api("GET", f"/api/v1/phishing/simulations/{simulation}", token=admin)["data"]["timeline"]
+    kinds = [event["kind"] for event in timeline if event["kind"] in ("click", "submit")]
+    check("the click and the submission are in the timeline, flagged as automated",
+          lambda: kinds == ["click", "submit"] and all(event["flagged"] for event in timeline if event["kind"] in ("click", "submit")))
 finally:
     driver.quit()
 
