@@ -107,3 +107,14 @@ func syncBuiltinContent(_ app: Application) async throws {
     try await ModuleLibrary.sync(app)
     try await PhishingTemplateLibrary.sync(app)
 }
+
+/// The JSON files of one folder of Resources/Content, decoded with snake_case keys, in file-name order.
+enum BuiltinContent {
+    static func load<T: Decodable>(_ type: T.Type, folder: String, app: Application) throws -> [T] {
+        let directory = app.directory.workingDirectory + "Resources/Content/\(folder)/"
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        return try names.map { try decoder.decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: directory + $0))) }
+    }
+}

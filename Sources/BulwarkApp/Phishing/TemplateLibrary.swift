@@ -10,12 +10,7 @@ enum PhishingTemplateLibrary {
     }
 
     static func sync(_ app: Application) async throws {
-        let directory = app.directory.workingDirectory + "Resources/Content/phishing/"
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
-        for name in names {
-            let file = try decoder.decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: directory + name)))
+        for file in try BuiltinContent.load(File.self, folder: "phishing", app: app) {
             let template = try await PhishingTemplate.query(on: app.db).filter(\.$builtinKey == file.key).first() ?? PhishingTemplate()
             template.builtinKey = file.key
             template.name = file.name

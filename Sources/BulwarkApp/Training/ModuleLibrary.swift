@@ -25,22 +25,8 @@ enum ModuleLibrary {
         let questions: [QuestionFile]
     }
 
-    static func directory(_ app: Application) -> String {
-        app.directory.workingDirectory + "Resources/Content/modules/"
-    }
-
-    static func load(from directory: String) throws -> [File] {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return try names.filter { $0.hasSuffix(".json") }.sorted().map { name in
-            let data = try Data(contentsOf: URL(fileURLWithPath: directory + name))
-            return try decoder.decode(File.self, from: data)
-        }
-    }
-
     static func sync(_ app: Application) async throws {
-        for file in try load(from: directory(app)) {
+        for file in try BuiltinContent.load(File.self, folder: "modules", app: app) {
             let module = try await TrainingModule.query(on: app.db).filter(\.$builtinKey == file.key).first() ?? TrainingModule()
             module.builtinKey = file.key
             module.title = file.title
