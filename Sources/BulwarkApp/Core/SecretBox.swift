@@ -35,7 +35,7 @@ struct SecretBox: Sendable {
         }
         let key = SymmetricKey(size: .bits256)
         let encoded = key.withUnsafeBytes { Data($0) }.base64EncodedString()
-        FileManager.default.createFile(atPath: path, contents: Data(encoded.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(encoded.utf8), attributes: [.posixPermissions: 0o600])
         logger.notice("Created master key file \(path); keep it with the database backups.")
         return SecretBox(key: key)
     }

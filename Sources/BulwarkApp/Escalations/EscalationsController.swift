@@ -118,7 +118,8 @@ struct EscalationsController: RouteCollection {
         }
         if let step { query.filter(\.$step == step) }
         if let userID { query.filter(\.$userID == userID) }
-        if let acknowledged { acknowledged == "true" ? query.filter(\.$acknowledgedAt != nil) : query.filter(\.$acknowledgedAt == nil) }
+        if acknowledged == "true" { query.filter(\.$acknowledgedAt != nil) }
+        if acknowledged == "false" { query.filter(\.$acknowledgedAt == nil) }
         let (items, meta) = try await query.sort(\.$sentAt, .descending).sort(\.$id).pageOfModels(page)
         return try req.envelope(items.map(EscalationResponse.init), pagination: meta)
     }

@@ -6,9 +6,14 @@ struct PhishingMetrics: Sendable {
     let sent: Prometheus.Counter
     let events: @Sendable (String) -> Prometheus.Counter
 
+    static var sentDescriptor: MetricNameDescriptor { MetricNameDescriptor(namespace: "bulwark", subsystem: "phishing", metricName: "emails_sent",
+                                                     unitName: "total", helpText: "Phishing simulation emails accepted by the SMTP server") }
+    static var eventsDescriptor: MetricNameDescriptor { MetricNameDescriptor(namespace: "bulwark", subsystem: "phishing", metricName: "tracking_events",
+                                                       unitName: "total", helpText: "Tracking events recorded, by kind (_flagged: scanners)") }
+
     static let shared = PhishingMetrics(
-        sent: BulwarkMetrics.registry.makeCounter(name: "bulwark_phishing_emails_sent_total"),
-        events: { kind in BulwarkMetrics.registry.makeCounter(name: "bulwark_phishing_tracking_events_total", labels: [("kind", kind)]) })
+        sent: BulwarkMetrics.registry.makeCounter(descriptor: sentDescriptor),
+        events: { kind in BulwarkMetrics.registry.makeCounter(descriptor: eventsDescriptor, labels: [("kind", kind)]) })
 }
 
 extension Application {

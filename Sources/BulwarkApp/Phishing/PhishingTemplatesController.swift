@@ -31,7 +31,8 @@ struct PhishingTemplatesController: RouteCollection {
         let query = service.visible(to: client)
         if let category { query.filter(\.$category == category) }
         if let difficulty { query.filter(\.$difficulty == difficulty) }
-        if let builtin { builtin == "true" ? query.filter(\.$companyID == nil) : query.filter(\.$companyID != nil) }
+        if builtin == "true" { query.filter(\.$companyID == nil) }
+        if builtin == "false" { query.filter(\.$companyID != nil) }
         if let search { query.search(search, in: ["name", "subject"]) }
         let (items, meta) = try await query.sort(\.$name).sort(\.$id).pageOfModels(page)
         return try req.envelope(items.map(PhishingTemplateResponse.init), pagination: meta)

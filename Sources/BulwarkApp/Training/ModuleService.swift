@@ -42,7 +42,8 @@ struct ModuleService: Sendable {
         if let search = filters.search { query.search(search, in: ["title", "summary"]) }
         if let category = filters.category { query.filter(\.$category == category) }
         if let difficulty = filters.difficulty { query.filter(\.$difficulty == difficulty) }
-        if let builtin = filters.builtin { builtin ? query.filter(\.$companyID == nil) : query.filter(\.$companyID != nil) }
+        if filters.builtin == true { query.filter(\.$companyID == nil) }
+        if filters.builtin == false { query.filter(\.$companyID != nil) }
         let (items, meta) = try await query.sort(\.$title).sort(\.$id).pageOfModels(page)
         return PageResult(items: items.map(ModuleSummaryResponse.init), meta: meta)
     }

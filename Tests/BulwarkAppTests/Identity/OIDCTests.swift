@@ -16,7 +16,7 @@ import VaporTesting
         let parameters = try #require(key.parameters)
         let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(parameters.x)","y":"\#(parameters.y)"}]}"#
         server.get("jwks.json") { _ in jwks }
-        try await server.server.start()
+        try server.server.start()
         let port = try #require(server.http.server.shared.localAddress?.port)
         do {
             let result = try await body("http://127.0.0.1:\(port)/jwks.json")

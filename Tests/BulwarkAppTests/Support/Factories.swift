@@ -41,6 +41,7 @@ enum Factory {
         return user
     }
 
+    @discardableResult
     static func user(_ app: Application, in tenant: TestTenant, role: Role = .companyUser, email: String? = nil,
                      firstName: String = "Test", lastName: String = "Person", department: String? = nil) async throws -> User {
         try await Factory.user(app, company: tenant.company, client: tenant.client, role: role, email: email,
