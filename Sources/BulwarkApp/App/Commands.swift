@@ -24,7 +24,8 @@ struct CreateAdminCommand: AsyncCommand {
             let user = try await AdminAccounts.createSuperAdmin(context.application, email: email, password: password)
             context.console.success("Created super admin \(user.email) (\(user.id!)).")
         } catch let error as APIError {
-            context.console.error(error.details.map { "\($0)" } ?? error.message)
+            let reasons = error.details?.sorted { $0.key < $1.key }.flatMap { field, messages in messages.map { "\(field): \($0)" } }
+            context.console.error(reasons?.joined(separator: "\n") ?? error.message)
             throw CommandFailed()
         }
     }

@@ -13,6 +13,8 @@ public enum Entrypoint {
             let command = CommandLine.arguments.dropFirst().first
             if command == nil || command == "serve" {
                 try await FirstStart.ensureAdmin(app)
+                // Only a serving process runs the background worker; one-off commands must not start sending mail.
+                if app.settings.runJobWorker { app.lifecycle.use(JobWorkerLifecycle()) }
             }
             try await app.execute()
         } catch {

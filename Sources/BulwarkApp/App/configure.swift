@@ -64,7 +64,6 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.trackingWriter = TrackingEventWriter(db: app.db)
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
     registerJobs(app)
-    if settings.runJobWorker { app.lifecycle.use(JobWorkerLifecycle()) }
 
     try routes(app)
     registerCommands(app)
