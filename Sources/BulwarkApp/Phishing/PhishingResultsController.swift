@@ -19,27 +19,37 @@ struct PhishingResultsController: RouteCollection {
         return (try await req.phishingCampaigns.campaign(req.parameters.get("id"), in: client), client)
     }
 
-    private func filtered(_ req: Request, campaign: PhishingCampaign, errors: inout FieldErrors) -> QueryBuilder<Simulation> {
-        let statuses = Simulation.Stage.allCases.map(\.name) + ["reported", "error"]
-        let status = errors.oneOf(req.query["status"], field: "status", allowed: statuses)
-        let department = errors.optional(req.query["department"], field: "department")
-        let query = Simulation.query(on: req.db).filter(\.$campaign.$id == campaign.id!)
-        switch status {
-        case "reported": query.filter(\.$reportedAt != nil)
-        case "error": query.filter(\.$sendStatus == "error")
-        case .some(let name): query.filter(\.$stage == Simulation.Stage(name: name)!.rawValue)
-        case nil: break
+    /// The `status` and `department` filters of results and export, validated once.
+    struct Filter: Sendable {
+        static let statuses = Simulation.Stage.allCases.map(\.name) + ["reported", "error"]
+        let status: String?
+        let department: String?
+
+        init(_ req: Request, errors: inout FieldErrors) {
+            status = errors.oneOf(req.query["status"], field: "status", allowed: Self.statuses)
+            department = errors.optional(req.query["department"], field: "department")
         }
-        if let department { query.filter(\.$department == department) }
-        return query
+
+        func query(campaignID: UUID, on db: any Database) -> QueryBuilder<Simulation> {
+            let query = Simulation.query(on: db).filter(\.$campaign.$id == campaignID)
+            switch status {
+            case "reported": query.filter(\.$reportedAt != nil)
+            case "error": query.filter(\.$sendStatus == "error")
+            case .some(let name): query.filter(\.$stage == Simulation.Stage(name: name)!.rawValue)
+            case nil: break
+            }
+            if let department { query.filter(\.$department == department) }
+            return query
+        }
     }
 
     @Sendable func results(req: Request) async throws -> Response {
         let page = try PageParams(from: req)
         let (campaign, _) = try await campaign(req)
         var errors = FieldErrors()
-        let query = filtered(req, campaign: campaign, errors: &errors)
+        let filter = Filter(req, errors: &errors)
         try errors.throwIfAny()
+        let query = filter.query(campaignID: campaign.id!, on: req.db)
         let (items, meta) = try await query.sort(\.$lastName).sort(\.$firstName).sort(\.$id).pageOfModels(page)
         return try req.envelope(items.map(SimulationResponse.init), pagination: meta)
     }
@@ -48,14 +58,12 @@ struct PhishingResultsController: RouteCollection {
         let (campaign, _) = try await campaign(req)
         var errors = FieldErrors()
         let format = errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(ExportStream.Format.init) ?? .csv
-        _ = filtered(req, campaign: campaign, errors: &errors)
+        let filter = Filter(req, errors: &errors)
         try errors.throwIfAny()
         let header = ["simulation_id", "user_id", "email", "name", "department", "template_id", "send_status", "status", "error",
                       "sent_at", "opened_at", "clicked_at", "submitted_at", "reported_at"]
         let db = req.db
         let campaignID = campaign.id!
-        let status = req.query[String.self, at: "status"]
-        let department = req.query[String.self, at: "department"]
         return ExportStream.response(
             format: format, filename: "phishing-results", header: header,
             cells: { (row: SimulationResponse) in
@@ -65,14 +73,7 @@ struct PhishingResultsController: RouteCollection {
             },
             keyStyle: req.keyStyle,
             nextPage: { after in
-                let query = Simulation.query(on: db).filter(\.$campaign.$id == campaignID)
-                switch status {
-                case "reported": query.filter(\.$reportedAt != nil)
-                case "error": query.filter(\.$sendStatus == "error")
-                case .some(let name): if let stage = Simulation.Stage(name: name) { query.filter(\.$stage == stage.rawValue) }
-                case nil: break
-                }
-                if let department { query.filter(\.$department == department) }
+                let query = filter.query(campaignID: campaignID, on: db)
                 if let after, let id = UUID(uuidString: after) { query.filter(\.$id > id) }
                 let rows = try await query.sort(\.$id).limit(1000).all()
                 return (rows.map(SimulationResponse.init), rows.last?.id?.uuidString)

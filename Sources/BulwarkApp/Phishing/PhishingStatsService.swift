@@ -54,15 +54,13 @@ struct PhishingStatsService: Sendable {
             func int(_ column: String) throws -> Int { try row.decode(column: column, as: Int?.self) ?? 0 }
             var rates = Rates(sent: try int("sent"), opened: try int("opened"), clicked: try int("clicked"),
                               submitted: try int("submitted"), reported: try int("reported"))
-            rates.clickRate = Self.rate(rates.clicked, rates.sent)
-            rates.submitRate = Self.rate(rates.submitted, rates.sent)
-            rates.reportRate = Self.rate(rates.reported, rates.sent)
+            rates.clickRate = Percent.of(rates.clicked, rates.sent)
+            rates.submitRate = Percent.of(rates.submitted, rates.sent)
+            rates.reportRate = Percent.of(rates.reported, rates.sent)
             let key = (try? row.decode(column: "grouping", as: String?.self)) ?? nil
             return Group(key: key ?? "unassigned", rates: rates)
         }
     }
-
-    static func rate(_ part: Int, _ whole: Int) -> Double { whole == 0 ? 0 : (Double(part) / Double(whole) * 1000).rounded() / 10 }
 
     func stats(clientID: UUID, from: Date?, to: Date?) async throws -> Stats {
         let month = db.sql.dialect.name == "postgresql" ? "to_char(sent_at, 'YYYY-MM')" : "strftime('%Y-%m', sent_at)"

@@ -188,14 +188,8 @@ struct TrackingController: RouteCollection {
     /// Enrols a person who clicked or submitted in the campaign's training module, once.
     private func assignTraining(_ simulation: Simulation, req: Request) async throws {
         guard let moduleID = simulation.campaign.trainingModuleID else { return }
-        let db = req.db
-        let followUp = try await PhishingFollowUp.trainingCampaign(for: simulation.campaign, moduleID: moduleID, db: db, now: req.now)
-        try await db.sql.insert(into: Enrollment.schema)
-            .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts", "completed_lessons",
-                     "due_at", "created_at")
-            .values(SQLBind(UUID()), SQLBind(simulation.clientID), SQLBind(followUp.id!), SQLBind(moduleID), SQLBind(simulation.userID),
-                    SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"), SQLBind(followUp.dueAt), SQLBind(req.now))
-            .ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
+        let followUp = try await PhishingFollowUp.trainingCampaign(for: simulation.campaign, moduleID: moduleID, db: req.db, now: req.now)
+        try await CampaignService.enroll([(simulation.userID, moduleID)], in: followUp, db: req.db, now: req.now)
     }
 }
 

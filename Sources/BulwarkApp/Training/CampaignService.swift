@@ -66,8 +66,7 @@ struct CampaignService: Sendable {
             stats.notStarted = try row.decode(column: "not_started", as: Int?.self) ?? 0
             stats.overdue = try row.decode(column: "overdue", as: Int?.self) ?? 0
             stats.averageScore = try (row.decode(column: "average_score", as: Double?.self)).map { ($0 * 10).rounded() / 10 }
-            stats.completionRate = stats.assignments == 0 ? 0
-                : (Double(stats.completed) / Double(stats.assignments) * 1000).rounded() / 10
+            stats.completionRate = Percent.of(stats.completed, stats.assignments)
             result[try row.decode(column: "campaign_id", as: UUID.self)] = stats
         }
         return result
@@ -221,20 +220,25 @@ struct CampaignService: Sendable {
             lastID = last
             let rows = userIDs.flatMap { userID in campaign.moduleIDs.map { (userID, $0) } }
             for start in stride(from: 0, to: rows.count, by: batchSize) {
-                let chunk = rows[start..<min(start + batchSize, rows.count)]
-                var insert = db.sql.insert(into: Enrollment.schema)
-                    .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts",
-                             "completed_lessons", "due_at", "created_at")
-                for (userID, moduleID) in chunk {
-                    insert = insert.values(SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
-                                           SQLBind(userID), SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"),
-                                           SQLBind(campaign.dueAt), SQLBind(now))
-                }
-                try await insert.ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
+                try await Self.enroll(Array(rows[start..<min(start + batchSize, rows.count)]), in: campaign, db: db, now: now)
             }
             inserted += rows.count
         }
         return inserted
+    }
+
+    /// Inserts not-started enrolments for (user, module) pairs, skipping pairs the campaign already has.
+    static func enroll(_ pairs: [(userID: UUID, moduleID: UUID)], in campaign: TrainingCampaign, db: any Database, now: Date) async throws {
+        guard !pairs.isEmpty else { return }
+        var insert = db.sql.insert(into: Enrollment.schema)
+            .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts",
+                     "completed_lessons", "due_at", "created_at")
+        for (userID, moduleID) in pairs {
+            insert = insert.values(SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
+                                   SQLBind(userID), SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"),
+                                   SQLBind(campaign.dueAt), SQLBind(now))
+        }
+        try await insert.ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
     }
 
     /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones.

@@ -100,7 +100,7 @@ struct TeamService: Sendable {
             let figure = figures[user.id!] ?? (0, 0, 0, 0, nil)
             let status = figure.overdue > 0 ? "non_compliant" : (figure.dueSoon > 0 ? "at_risk" : "compliant")
             return Member(user: UserResponse(user), depth: depth, assigned: figure.assigned, completed: figure.completed,
-                          overdue: figure.overdue, dueSoon: figure.dueSoon, completionRate: Self.rate(figure.completed, of: figure.assigned),
+                          overdue: figure.overdue, dueSoon: figure.dueSoon, completionRate: Percent.of(figure.completed, figure.assigned),
                           averageScore: figure.average.map { ($0 * 10).rounded() / 10 }, status: status, phishing: phishing[user.id!])
         }
     }
@@ -113,11 +113,8 @@ struct TeamService: Sendable {
                      atRisk: members.filter { $0.status == "at_risk" }.count,
                      nonCompliant: members.filter { $0.status == "non_compliant" }.count,
                      assignments: assignments, completed: completed, overdue: members.reduce(0) { $0 + $1.overdue },
-                     completionRate: Self.rate(completed, of: assignments),
+                     completionRate: Percent.of(completed, assignments),
                      averageScore: scores.isEmpty ? nil : ((scores.reduce(0, +) / Double(scores.count)) * 10).rounded() / 10)
     }
 
-    static func rate(_ part: Int, of whole: Int) -> Double {
-        whole == 0 ? 0 : (Double(part) / Double(whole) * 1000).rounded() / 10
-    }
 }
