@@ -21,6 +21,7 @@ options = webdriver.ChromeOptions()
 for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
     options.add_argument(flag)
 options.binary_location = "/usr/bin/chromium"
+options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 driver.set_page_load_timeout(30)
 
@@ -41,6 +42,11 @@ def check(name, condition):
     else:
         failed += 1
         print(f"FAIL {name} (at {driver.current_url})")
+
+
+def policy_violations():
+    """Console messages of the pages seen since the last call that report a blocked script or style."""
+    return [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
 
 
 try:
@@ -120,6 +126,10 @@ try:
     check("the certificate names the learner and carries a code",
           lambda: "Browser Person" in driver.page_source and driver.find_element(By.ID, "certificate-code").text.count("-") == 3)
     driver.save_screenshot(os.path.join(SHOTS, "certificate.png"))
+    violations = policy_violations()
+    check("no page so far broke its Content-Security-Policy", lambda: not violations)
+    for message in violations[:5]:
+        print("     " + message)
 
     # A phishing simulation reaches the learner: the tracked link opens the landing page (sandboxed by CSP), the form
     # posts back, and the teachable moment appears. Headless Chromium is recorded, flagged as an automated client.

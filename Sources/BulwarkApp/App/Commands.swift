@@ -66,7 +66,7 @@ struct AuditVerifyCommand: AsyncCommand {
 
     func run(using context: CommandContext, signature: Signature) async throws {
         let app = context.application
-        let result = try await AuditService(db: app.db, now: app.clock.now()).verify()
+        let result = try await AuditVerifier(db: app.db).verify()
         if let broken = result.broken {
             context.console.error("Audit chain broken: \(broken)")
             throw CommandFailed()

@@ -1,8 +1,10 @@
+import Crypto
 import Fluent
 
 /// Every migration, in the order they landed. Never edit one that has landed; add a new one.
 enum Migrations {
-    static let all: [any Migration] = [
+    /// `auditKey` seals the audit chains written before their heads were authenticated (`SealAuditChains`).
+    static func all(auditKey: SymmetricKey) -> [any Migration] { [
         CreateCompanies(),
         CreateClients(),
         CreateUsers(),
@@ -17,5 +19,11 @@ enum Migrations {
         CreateTrainingSettings(),
         CreateTrainingReminders(),
         CreatePhishing(),
-    ]
+        CreateIdentityLinksAndRevokedTokens(),
+        UpdateUsersAddTOTPLastStep(),
+        UpdateUsersAddDeletedAt(),
+        UpdateTrainingCampaignsAddDeletedAt(),
+        SealAuditChains(key: auditKey),
+        CreateContentVersions(),
+    ] }
 }

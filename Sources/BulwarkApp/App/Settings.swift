@@ -25,7 +25,10 @@ struct Settings: Sendable {
     var loginLockout: TimeInterval
     var rateLimits: [RateCategory: RateLimitRule]
     var oidc: OIDCSettings?
-    var secureCookies: Bool
+    /// Plain-HTTP cookies are tolerated (development, tests, BULWARK_INSECURE_COOKIES) unless the public URL is https.
+    var insecureCookiesAllowed: Bool
+    /// An https public address always gets Secure cookies, whatever the environment is called.
+    var secureCookies: Bool { publicBaseURL.lowercased().hasPrefix("https://") || !insecureCookiesAllowed }
     /// Keep rate-limit counters in the database even on SQLite (several processes on one file). Always on PostgreSQL.
     var sharedRateLimits: Bool
     var smtp: SMTPSettings?
@@ -37,15 +40,21 @@ struct Settings: Sendable {
     /// Opens and clicks this many seconds after delivery are taken for link scanners.
     var phishingScannerWindow: TimeInterval
     /// Mail-gateway address ranges whose requests are flagged as scanners (comma separated CIDR).
-    var phishingGatewayRanges: [IPv4Range]
+    var phishingGatewayRanges: [IPNetwork]
+    /// Proxies whose X-Forwarded-For is believed (BULWARK_TRUSTED_PROXIES); nobody's by default.
+    var trustedProxies: [IPNetwork]
+    /// Outbound targets a tenant may set beyond the public internet (BULWARK_OUTBOUND_ALLOW).
+    var outbound: OutboundPolicy
 
     struct OIDCSettings: Sendable {
         var issuer: String
         var audience: String
         var jwksURL: String
+        /// The company whose people may sign in with this issuer's tokens; nil means the installation's first company.
+        var companyID: UUID? = nil
     }
 
-    static func fromEnvironment(_ environment: Environment) -> Settings {
+    static func fromEnvironment(_ environment: Environment) throws -> Settings {
         func env(_ key: String) -> String? {
             guard let value = Environment.get(key), !value.isEmpty else { return nil }
             return value
@@ -66,8 +75,10 @@ struct Settings: Sendable {
         }
         var oidc: OIDCSettings?
         if let issuer = env("BULWARK_OIDC_ISSUER"), let jwks = env("BULWARK_OIDC_JWKS_URL") {
-            oidc = OIDCSettings(issuer: issuer, audience: env("BULWARK_OIDC_AUDIENCE") ?? "bulwark", jwksURL: jwks)
+            oidc = OIDCSettings(issuer: issuer, audience: env("BULWARK_OIDC_AUDIENCE") ?? "bulwark", jwksURL: jwks,
+                                companyID: env("BULWARK_OIDC_COMPANY_ID").flatMap(UUID.init(uuidString:)))
         }
+        let publicURL = env("BULWARK_PUBLIC_URL") ?? "http://\(env("BULWARK_HOST") ?? "127.0.0.1"):\(env("BULWARK_PORT") ?? "8080")"
         return Settings(
             database: database,
             hostname: env("BULWARK_HOST") ?? "127.0.0.1",
@@ -83,8 +94,7 @@ struct Settings: Sendable {
             loginLockout: env("BULWARK_LOGIN_LOCKOUT_SECONDS").flatMap(TimeInterval.init) ?? 900,
             rateLimits: limits,
             oidc: oidc,
-            secureCookies: environment != .development && environment != .testing
-                && env("BULWARK_INSECURE_COOKIES") == nil,
+            insecureCookiesAllowed: environment == .development || environment == .testing || env("BULWARK_INSECURE_COOKIES") != nil,
             sharedRateLimits: env("BULWARK_SHARED_RATE_LIMITS") != nil,
             smtp: env("BULWARK_SMTP_HOST").map { host in
                 SMTPSettings(
@@ -95,11 +105,33 @@ struct Settings: Sendable {
                     verifyCertificates: env("BULWARK_SMTP_INSECURE_TLS") == nil)
             },
             mailFrom: MailAddress(email: env("BULWARK_MAIL_FROM") ?? "bulwark@localhost", name: env("BULWARK_MAIL_FROM_NAME") ?? "Bulwark"),
-            publicBaseURL: env("BULWARK_PUBLIC_URL") ?? "http://\(env("BULWARK_HOST") ?? "127.0.0.1"):\(env("BULWARK_PORT") ?? "8080")",
+            publicBaseURL: publicURL,
             runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil,
             phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
-            phishingGatewayRanges: (env("BULWARK_PHISHING_GATEWAY_RANGES") ?? "").split(separator: ",").compactMap { IPv4Range(String($0)) }
+            phishingGatewayRanges: try networks(env("BULWARK_PHISHING_GATEWAY_RANGES"), setting: "BULWARK_PHISHING_GATEWAY_RANGES"),
+            trustedProxies: try networks(env("BULWARK_TRUSTED_PROXIES"), setting: "BULWARK_TRUSTED_PROXIES"),
+            outbound: try outboundPolicy(env("BULWARK_OUTBOUND_ALLOW"))
         )
+    }
+}
+
+extension Settings {
+    /// Comma-separated addresses or CIDR ranges; a wrong entry stops the start rather than being skipped.
+    static func networks(_ text: String?, setting: String) throws -> [IPNetwork] {
+        try (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { entry in
+            guard let network = IPNetwork(entry) else {
+                throw ConfigurationError("\(setting): \"\(entry)\" is not an IP address or CIDR range.")
+            }
+            return network
+        }
+    }
+
+    static func outboundPolicy(_ text: String?) throws -> OutboundPolicy {
+        do {
+            return try OutboundPolicy(allowList: text ?? "")
+        } catch {
+            throw ConfigurationError("BULWARK_OUTBOUND_ALLOW: \(error)")
+        }
     }
 }
 

@@ -9,11 +9,12 @@ import Vapor
 
 /// Builds the whole application. Tests pass their own `settings` (in-memory database, high rate limits).
 public func configure(_ app: Application) async throws {
-    try await configure(app, settings: Settings.fromEnvironment(app.environment))
+    try await configure(app, settings: try Settings.fromEnvironment(app.environment))
 }
 
 func configure(_ app: Application, settings: Settings) async throws {
     app.settings = settings
+    app.signInState = SignInState()
     BulwarkMetrics.bootstrapOnce()
     app.http.server.configuration.hostname = settings.hostname
     app.http.server.configuration.port = settings.port
@@ -29,11 +30,13 @@ func configure(_ app: Application, settings: Settings) async throws {
         app.databases.use(.sqlite(.memory), as: .sqlite)
         app.rateLimitStore = MemoryRateLimitStore()
     }
-    app.migrations.add(Migrations.all)
+    app.secretBox = try SecretBox.load(settings: settings, logger: app.logger)
+    app.auditSealKey = AuditSeal.derive(from: app.secretBox.key)
+    AuditSeal.install(app.auditSealKey)
+    app.migrations.add(Migrations.all(auditKey: app.auditSealKey))
     try await tuneSQLite(app, settings: settings)
     try await app.autoMigrate()
 
-    app.secretBox = try SecretBox.load(settings: settings, logger: app.logger)
     let signingSecret: String
     if let configured = settings.secretKey {
         signingSecret = configured
@@ -53,6 +56,7 @@ func configure(_ app: Application, settings: Settings) async throws {
     useBundledResources(app)
     app.views.use(.leaf)
     app.middleware = Middlewares()
+    app.middleware.use(SecurityHeadersMiddleware())
     app.middleware.use(APIErrorMiddleware())
     app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
     app.middleware.use(PrincipalAuthenticator())
@@ -82,10 +86,14 @@ private func registerJobs(_ app: Application) {
 }
 
 /// WAL lets readers run beside the writer; NORMAL sync is durable at each checkpoint and much faster under WAL.
+/// The busy timeout replaces SQLiteNIO's busy handler, which retries forever without sleeping: a statement waiting for
+/// another connection's lock then sleeps (and gives up after 5 s) instead of spinning on a shared thread-pool thread.
+/// The driver keeps one long-lived connection per event loop, so setting both once per event loop covers them all.
 private func tuneSQLite(_ app: Application, settings: Settings) async throws {
     guard case .sqliteFile = settings.database else { return }
     for eventLoop in app.eventLoopGroup.makeIterator() {
         let db = app.databases.database(.sqlite, logger: app.logger, on: eventLoop)!
+        try await db.sql.raw("PRAGMA busy_timeout=5000").run()
         try await db.sql.raw("PRAGMA journal_mode=WAL").run()
         try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
     }
@@ -102,18 +110,61 @@ private func useBundledResources(_ app: Application, sourceFile: String = #fileP
 }
 
 /// Loads the built-in library (training modules, phishing templates) from Resources/Content into the database.
+/// A folder whose files did not change since the last load is skipped, so a start costs a fingerprint, not a sync.
 func syncBuiltinContent(_ app: Application) async throws {
-    try await ModuleLibrary.sync(app)
-    try await PhishingTemplateLibrary.sync(app)
+    try await BuiltinContent.syncIfChanged(folder: "modules", app: app) { try await ModuleLibrary.sync(app) }
+    try await BuiltinContent.syncIfChanged(folder: "phishing", app: app) { try await PhishingTemplateLibrary.sync(app) }
 }
 
 /// The JSON files of one folder of Resources/Content, decoded with snake_case keys, in file-name order.
 enum BuiltinContent {
+    static func directory(_ folder: String, app: Application) -> String {
+        app.directory.workingDirectory + "Resources/Content/\(folder)/"
+    }
+
+    static func fileNames(_ folder: String, app: Application) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory(folder, app: app))) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    }
+
     static func load<T: Decodable>(_ type: T.Type, folder: String, app: Application) throws -> [T] {
-        let directory = app.directory.workingDirectory + "Resources/Content/\(folder)/"
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
-        return try names.map { try decoder.decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: directory + $0))) }
+        return try fileNames(folder, app: app).map {
+            try decoder.decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: directory(folder, app: app) + $0)))
+        }
+    }
+
+    /// SHA-256 over the folder's file names and contents.
+    static func fingerprint(_ folder: String, app: Application) throws -> String {
+        var hasher = SHA256()
+        for name in fileNames(folder, app: app) {
+            hasher.update(data: Data(name.utf8))
+            hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: directory(folder, app: app) + name)))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func syncIfChanged(folder: String, app: Application, sync: () async throws -> Void) async throws {
+        let fingerprint = try fingerprint(folder, app: app)
+        let stored = try await app.db.sql.raw("SELECT fingerprint FROM content_versions WHERE name = \(bind: folder)").first()
+        if try stored?.decode(column: "fingerprint", as: String.self) == fingerprint { return }
+        try await sync()
+        try await app.db.sql.raw("""
+            INSERT INTO content_versions (name, fingerprint) VALUES (\(bind: folder), \(bind: fingerprint))
+            ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint
+            """).run()
+    }
+}
+
+struct CreateContentVersions: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("content_versions")
+            .field("name", .string, .identifier(auto: false))
+            .field("fingerprint", .string, .required)
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("content_versions").delete()
     }
 }

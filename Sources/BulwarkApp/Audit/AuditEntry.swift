@@ -41,6 +41,8 @@ final class AuditChainHead: Model, @unchecked Sendable {
     @ID(custom: "chain_key", generatedBy: .user) var id: String?
     @Field(key: "seq") var seq: Int
     @Field(key: "hash") var hash: String
+    /// HMAC of (chain, seq, hash) under the audit sealing key; see `AuditSeal`.
+    @OptionalField(key: "mac") var mac: String?
 
     init() {}
 }

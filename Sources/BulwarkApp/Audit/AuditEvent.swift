@@ -37,3 +37,13 @@ extension Request {
                           userAgent: headers.first(name: .userAgent))
     }
 }
+
+/// Entries written through `POST /api/v1/audit-logs` live under `custom.`, a namespace the server never writes to, so a
+/// client can never forge one of the server's own actions (`auth.login`, `user.erased`, ...).
+enum AuditNamespace {
+    static let customPrefix = "custom."
+
+    static func custom(_ action: String) -> String {
+        action.hasPrefix(customPrefix) ? action : customPrefix + action
+    }
+}

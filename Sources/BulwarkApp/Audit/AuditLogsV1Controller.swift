@@ -64,7 +64,7 @@ struct AuditLogsV1Controller: RouteCollection {
             from: errors.date(req.query["from"], field: "from"),
             to: errors.date(req.query["to"], field: "to"))
         if let from = filters.from, let to = filters.to, from > to { errors.add("to", "The to must be after from.") }
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let (entries, meta) = try await req.audit.list(clientID: client.id!, filters: filters, page: page)
         return try req.envelope(entries.map(EntryResponse.init), pagination: meta)
@@ -86,7 +86,8 @@ struct AuditLogsV1Controller: RouteCollection {
         }
         try errors.throwIfAny()
         let client = try await scope.actingClient()
-        var event = AuditEvent(action!, companyID: client.$company.id, clientID: client.id, details: input.details)
+        var event = AuditEvent(AuditNamespace.custom(action!), companyID: client.$company.id, clientID: client.id,
+                               details: input.details)
         event.targetType = targetType
         event.targetID = targetID
         let actor = req.auditActor

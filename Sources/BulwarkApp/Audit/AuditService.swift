@@ -8,24 +8,40 @@ struct AuditService: Sendable {
     let db: any Database
     let now: Date
 
+    static let systemChain = "system"
+
     /// Appends one entry. Call inside the transaction of the change it records, so both land or neither does.
     @discardableResult
     func record(_ event: AuditEvent, by actor: AuditActor) async throws -> AuditEntry {
-        let chainKey = event.clientID.map { "client:\($0)" } ?? event.companyID.map { "company:\($0)" } ?? "system"
+        let key = try AuditSeal.currentKey()
+        let chainKey = event.clientID.map { "client:\($0)" } ?? event.companyID.map { "company:\($0)" } ?? Self.systemChain
         let sql = db.sql
-        try await sql.raw("""
-            INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES (\(bind: chainKey), 0, '')
-            ON CONFLICT (chain_key) DO NOTHING
-            """).run()
+        // Writing first takes SQLite's write lock at once (a read first would fail to upgrade under concurrency).
+        let opened = try await sql.raw("""
+            INSERT INTO audit_chain_heads (chain_key, seq, hash, mac)
+            VALUES (\(bind: chainKey), 0, '', \(bind: AuditSeal.mac(chainKey: chainKey, seq: 0, hash: "", key: key)))
+            ON CONFLICT (chain_key) DO NOTHING RETURNING chain_key
+            """).first() != nil
+        if opened, chainKey != Self.systemChain {
+            // A new chain is registered in the system chain, so deleting a whole chain cannot go unnoticed.
+            try await registerChain(chainKey)
+        }
         // The update takes the chain's row lock (PostgreSQL) or the write lock (SQLite) before reading the head,
         // so concurrent appends to one chain queue up instead of forking it.
         guard let head = try await sql.raw("""
-            UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = \(bind: chainKey) RETURNING seq, hash
+            UPDATE audit_chain_heads SET seq = seq + 1 WHERE chain_key = \(bind: chainKey) RETURNING seq, hash, mac
             """).first() else { throw APIError.internalError }
+        let previousSeq = try head.decode(column: "seq", as: Int.self) - 1
+        let previousHash = try head.decode(column: "hash", as: String.self)
+        // Appending to a head that is not authentic would launder a truncated or rewritten chain: refuse, loudly.
+        guard AuditSeal.isValid(try head.decode(column: "mac", as: String?.self), chainKey: chainKey, seq: previousSeq,
+                                hash: previousHash, key: key) else {
+            throw AuditChainError("the head of audit chain \(chainKey) is not authentic; run `bulwark audit-verify`")
+        }
         let entry = AuditEntry()
         entry.chainKey = chainKey
-        entry.seq = try head.decode(column: "seq", as: Int.self)
-        entry.prevHash = try head.decode(column: "hash", as: String.self)
+        entry.seq = previousSeq + 1
+        entry.prevHash = previousHash
         entry.companyID = event.companyID
         entry.clientID = event.clientID
         entry.actorID = actor.userID
@@ -40,9 +56,23 @@ struct AuditService: Sendable {
         entry.createdAt = Date(timeIntervalSince1970: Double(entry.occurredAtMs) / 1000)
         entry.hash = Self.hash(entry.chainedText)
         try await entry.create(on: db)
-        try await sql.raw("UPDATE audit_chain_heads SET hash = \(bind: entry.hash) WHERE chain_key = \(bind: chainKey)").run()
+        try await sql.raw("""
+            UPDATE audit_chain_heads SET hash = \(bind: entry.hash),
+                mac = \(bind: AuditSeal.mac(chainKey: chainKey, seq: entry.seq, hash: entry.hash, key: key))
+            WHERE chain_key = \(bind: chainKey)
+            """).run()
         return entry
     }
+
+    /// Records in the system chain that `chainKey` exists.
+    func registerChain(_ chainKey: String) async throws {
+        var event = AuditEvent(AuditService.chainOpened)
+        event.targetType = "audit_chain"
+        event.targetID = chainKey
+        try await record(event, by: .system)
+    }
+
+    static let chainOpened = "audit.chain_opened"
 
     static func hash(_ text: String) -> String {
         SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
@@ -72,50 +102,6 @@ struct AuditService: Sendable {
         if let from = filters.from { query.filter(\.$createdAt >= from) }
         if let to = filters.to { query.filter(\.$createdAt <= to) }
         return try await query.sort(\.$createdAt, .descending).sort(\.$seq, .descending).pageOfModels(page)
-    }
-
-    struct BrokenLink: Sendable, CustomStringConvertible {
-        let chainKey: String
-        let seq: Int
-        let entryID: UUID?
-        let reason: String
-        var description: String { "chain \(chainKey): entry #\(seq) (\(entryID?.uuidString ?? "?")) \(reason)" }
-    }
-
-    /// Walks every chain in order and returns the first broken link, or nil when all verify.
-    func verify() async throws -> (checked: Int, broken: BrokenLink?) {
-        let keys = try await db.sql.raw("SELECT DISTINCT chain_key FROM audit_entries ORDER BY chain_key").all()
-            .map { try $0.decode(column: "chain_key", as: String.self) }
-        var checked = 0
-        for key in keys {
-            var expectedSeq = 1
-            var previousHash = ""
-            var lastSeq = 0
-            while true {
-                let batch = try await AuditEntry.query(on: db).filter(\.$chainKey == key).filter(\.$seq > lastSeq)
-                    .sort(\.$seq).limit(1000).all()
-                if batch.isEmpty { break }
-                for entry in batch {
-                    checked += 1
-                    if entry.seq != expectedSeq {
-                        return (checked, BrokenLink(chainKey: key, seq: expectedSeq, entryID: entry.id,
-                                                    reason: "is missing (next present is #\(entry.seq))"))
-                    }
-                    if entry.prevHash != previousHash {
-                        return (checked, BrokenLink(chainKey: key, seq: entry.seq, entryID: entry.id,
-                                                    reason: "does not point at the previous entry's hash"))
-                    }
-                    if Self.hash(entry.chainedText) != entry.hash {
-                        return (checked, BrokenLink(chainKey: key, seq: entry.seq, entryID: entry.id,
-                                                    reason: "was altered (its hash no longer matches its content)"))
-                    }
-                    previousHash = entry.hash
-                    expectedSeq += 1
-                    lastSeq = entry.seq
-                }
-            }
-        }
-        return (checked, nil)
     }
 }
 

@@ -2,7 +2,7 @@ import Vapor
 
 /// The one error type of the API. Everything a route throws is turned into this shape by `APIErrorMiddleware`.
 struct APIError: Error, Sendable {
-    let status: HTTPResponseStatus
+    var status: HTTPResponseStatus
     let code: String
     let message: String
     let details: [String: [String]]?
@@ -10,6 +10,11 @@ struct APIError: Error, Sendable {
 
     static func validation(_ details: [String: [String]], message: String = "The given data was invalid.") -> APIError {
         APIError(status: .unprocessableEntity, code: "VALIDATION_ERROR", message: message, details: details)
+    }
+    /// A query-string parameter out of range or of the wrong form: "400 Bad request - invalid parameters" in every
+    /// family, with the same per-field details as a validation error of the body.
+    static func invalidQuery(_ details: [String: [String]]) -> APIError {
+        APIError(status: .badRequest, code: "VALIDATION_ERROR", message: "The query parameters are invalid.", details: details)
     }
     static func badRequest(_ message: String) -> APIError {
         APIError(status: .badRequest, code: "BAD_REQUEST", message: message, details: nil)

@@ -36,15 +36,12 @@ extension Request {
         return Response(status: status, headers: headers, body: .init(data: data))
     }
 
-    /// Decodes the JSON body with this family's key style; an unparseable body or a wrong type answers 400.
+    /// Decodes the JSON body with this family's key style. Unparseable JSON answers 400; a field of the wrong type is
+    /// a validation error of that field, named as it is on the wire.
     func decodeBody<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         guard let buffer = body.data, buffer.readableBytes > 0 else {
             throw APIError.badRequest("A JSON body is required.")
         }
-        do {
-            return try keyStyle.decoder.decode(T.self, from: Data(buffer.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIError(from: error)
-        }
+        return try BodyDecoder(style: keyStyle).decode(T.self, from: Data(buffer.readableBytesView))
     }
 }

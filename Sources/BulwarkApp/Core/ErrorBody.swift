@@ -12,10 +12,11 @@ struct ErrorBody: Encodable {
 
     /// The single place an error becomes an HTTP response.
     static func response(for error: any Error, on request: Request) -> Response {
-        let apiError = APIError(from: error)
+        var apiError = APIError(from: error)
         if apiError.status == .internalServerError {
             request.logger.report(error: error)
         }
+        apiError.status = RouteFamily(path: request.url.path).wireStatus(for: apiError.status)
         var headers = apiError.headers
         if isDashboardPage(request.url.path) {
             headers.contentType = .html

@@ -10,8 +10,12 @@ struct FieldErrors: Sendable {
         details[field, default: []].append(message)
     }
 
-    func throwIfAny() throws {
-        if !details.isEmpty { throw APIError.validation(details) }
+    /// Where the checked values came from: a body answers 422 (400 in /api/v1), a query string 400 everywhere.
+    enum Source { case body, query }
+
+    func throwIfAny(from source: Source = .body) throws {
+        guard !details.isEmpty else { return }
+        throw source == .body ? APIError.validation(details) : APIError.invalidQuery(details)
     }
 
     /// Returns the trimmed value, recording an error when it is missing or empty.

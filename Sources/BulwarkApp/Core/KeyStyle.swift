@@ -4,10 +4,8 @@ import Vapor
 enum KeyStyle: Sendable {
     case snake, camel
 
-    static let camelPrefixes = ["/api/ttx", "/api/portal", "/api/auth", "/api/threat-intel"]
-
     init(path: String) {
-        self = KeyStyle.camelPrefixes.contains { path == $0 || path.hasPrefix($0 + "/") } ? .camel : .snake
+        self = RouteFamily(path: path).keyStyle
     }
 
     var encoder: JSONEncoder {

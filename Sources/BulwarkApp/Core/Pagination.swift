@@ -25,28 +25,30 @@ struct PageResult<T: Encodable>: Encodable {
     let meta: PaginationMeta
 }
 
-/// `page` (default 1) and `per_page` (default 15, max 100) from the query string.
+/// `page` (default 1, at most `maxPage`) and `per_page` (default 15, max 100) from the query string. Both are bounded
+/// before any arithmetic: an unbounded page times per_page overflows, and Swift traps on overflow even in release.
 struct PageParams: Sendable {
     static let defaultPerPage = 15
     static let maxPerPage = 100
+    static let maxPage = 1_000_000
     let page: Int
     let perPage: Int
 
     var offset: Int { (page - 1) * perPage }
 
     init(page: Int = 1, perPage: Int = PageParams.defaultPerPage) {
-        self.page = page
-        self.perPage = perPage
+        self.page = min(max(page, 1), Self.maxPage)
+        self.perPage = min(max(perPage, 1), Self.maxPerPage)
     }
 
     init(from request: Request) throws {
         var errors = FieldErrors()
-        let page = errors.integer(request.query[String.self, at: "page"], field: "page", min: 1) ?? 1
+        let page = errors.integer(request.query[String.self, at: "page"], field: "page", min: 1, max: Self.maxPage) ?? 1
         let perPageField = request.keyStyle == .camel ? "perPage" : "per_page"
         let rawPerPage = request.query[String.self, at: perPageField] ?? request.query[String.self, at: "per_page"]
         let perPage = errors.integer(rawPerPage, field: perPageField, min: 1) ?? PageParams.defaultPerPage
-        try errors.throwIfAny()
-        self.init(page: page, perPage: min(perPage, PageParams.maxPerPage))
+        try errors.throwIfAny(from: .query)
+        self.init(page: page, perPage: perPage)
     }
 }
 

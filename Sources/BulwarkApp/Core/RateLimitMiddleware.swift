@@ -33,11 +33,10 @@ struct RateLimitMiddleware: AsyncMiddleware {
 }
 
 extension Request {
-    /// The peer address, or the first X-Forwarded-For hop when set by a proxy.
+    /// The address the request came from: the TCP peer, or what X-Forwarded-For says when the peer is one of the
+    /// proxies the operator listed in BULWARK_TRUSTED_PROXIES (never otherwise: anyone can send the header).
     var clientIP: String? {
-        if let forwarded = headers.first(name: "X-Forwarded-For")?.split(separator: ",").first {
-            return forwarded.trimmingCharacters(in: .whitespaces)
-        }
-        return remoteAddress?.ipAddress
+        ForwardedFor.clientAddress(peer: remoteAddress?.ipAddress, header: headers.first(name: "X-Forwarded-For"),
+                                   trusted: application.settings.trustedProxies)
     }
 }

@@ -17,27 +17,37 @@ struct SecretBox: Sendable {
         return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
     }
 
-    /// Key from BULWARK_MASTER_KEY, else from the key file, which is created (mode 0600) on first start.
+    /// Key from BULWARK_MASTER_KEY, else from the key file, which is created (mode 0600) only when it does not exist.
+    /// An existing file is never overwritten: every sealed secret depends on it.
     static func load(settings: Settings, logger: Logger) throws -> SecretBox {
         if let encoded = settings.masterKey {
-            guard let data = Data(base64Encoded: encoded), data.count == 32 else {
-                throw APIError.badRequest("BULWARK_MASTER_KEY must be 32 bytes, base64-encoded")
+            guard let key = decodeKey(encoded) else {
+                throw ConfigurationError("BULWARK_MASTER_KEY must be 32 bytes, base64-encoded.")
             }
-            return SecretBox(key: SymmetricKey(data: data))
+            return SecretBox(key: key)
         }
         if case .sqliteMemory = settings.database {
             return SecretBox(key: SymmetricKey(size: .bits256))
         }
-        let path = settings.masterKeyFile
-        if let text = try? String(contentsOfFile: path, encoding: .utf8),
-           let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 {
-            return SecretBox(key: SymmetricKey(data: data))
-        }
+        let file = MasterKeyFile(path: settings.masterKeyFile)
+        if let key = try file.readIfPresent() { return SecretBox(key: key) }
         let key = SymmetricKey(size: .bits256)
-        let encoded = key.withUnsafeBytes { Data($0) }.base64EncodedString()
-        _ = FileManager.default.createFile(atPath: path, contents: Data(encoded.utf8), attributes: [.posixPermissions: 0o600])
-        logger.notice("Created master key file \(path); keep it with the database backups.")
-        return SecretBox(key: key)
+        if try file.createExclusively(key) {
+            logger.notice("Created master key file \(file.path); keep it with the database backups.")
+            return SecretBox(key: key)
+        }
+        // Another process created it between our read and our create: use theirs.
+        guard let existing = try file.readIfPresent() else {
+            throw ConfigurationError("The master key file \(file.path) could not be read after it was created.")
+        }
+        return SecretBox(key: existing)
+    }
+
+    static func decodeKey(_ text: String) -> SymmetricKey? {
+        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            return nil
+        }
+        return SymmetricKey(data: data)
     }
 }
 

@@ -13,7 +13,10 @@ enum APICatalog {
         var body: [String: String] = [:]
         var requiredBody: [String] = []
         var responseStatus: Int = 200
+        /// What a success answers with. `text/csv` marks an export, which answers JSON too with `format=json`.
         var contentType = "application/json"
+        /// A non-JSON request body (the CSV import).
+        var requestContentType: String? = nil
     }
 
     static let pageQuery = ["page", "per_page"]
@@ -21,7 +24,8 @@ enum APICatalog {
     static let operations: [Operation] = [
         // Seed 002
         .init(method: .GET, path: "/api/v3/auth/user", summary: "The authenticated user's profile, role, company and permissions", tag: "Auth (v3)", auth: true),
-        .init(method: .POST, path: "/api/v3/auth/logout-user", summary: "Log out and invalidate the session or token", tag: "Auth (v3)", auth: true),
+        .init(method: .POST, path: "/api/v3/auth/logout-user", summary: "Log out: revoke the presented session or token", tag: "Auth (v3)", auth: true),
+        .init(method: .GET, path: "/api/v3/auth/logout-user", summary: "Log out (the seed names no method; GET works too)", tag: "Auth (v3)", auth: true),
         .init(method: .GET, path: "/api/v4/users", summary: "Users the caller may see", tag: "Users (v4)", auth: true,
               query: pageQuery + ["role", "company_id"]),
         .init(method: .GET, path: "/api/v3/companies", summary: "Companies the caller may see", tag: "Companies", auth: true, query: pageQuery),
@@ -38,10 +42,11 @@ enum APICatalog {
         .init(method: .POST, path: "/api/v1/users", summary: "Create a user", tag: "Users", auth: true,
               body: userBody, requiredBody: ["first_name", "last_name", "email"], responseStatus: 201),
         .init(method: .POST, path: "/api/v1/users/import", summary: "Import users from CSV (first_name,last_name,email,position,department,manager_email)",
-              tag: "Users", auth: true, contentType: "text/csv"),
+              tag: "Users", auth: true, requestContentType: "text/csv"),
         .init(method: .GET, path: "/api/v1/users/{id}", summary: "Get a user", tag: "Users", auth: true),
         .init(method: .PUT, path: "/api/v1/users/{id}", summary: "Update a user", tag: "Users", auth: true, body: userBody),
-        .init(method: .DELETE, path: "/api/v1/users/{id}", summary: "Deactivate a user (hard=true erases)", tag: "Users", auth: true, query: ["hard"]),
+        .init(method: .DELETE, path: "/api/v1/users/{id}", summary: "Delete a user (history stays, pseudonymous); deactivate with PUT status",
+              tag: "Users", auth: true),
         .init(method: .GET, path: "/api/v1/api-keys", summary: "List API keys", tag: "API keys", auth: true, query: pageQuery),
         .init(method: .POST, path: "/api/v1/api-keys", summary: "Create an API key (the key is shown once)", tag: "API keys", auth: true,
               body: ["name": "string", "role": "string", "company_wide": "boolean"], requiredBody: ["name"], responseStatus: 201),
@@ -66,7 +71,8 @@ enum APICatalog {
               body: campaignBody, requiredBody: ["name", "module_ids", "due_at"], responseStatus: 201),
         .init(method: .GET, path: "/api/v1/campaigns/{id}", summary: "Get a campaign with live figures", tag: "Campaigns", auth: true),
         .init(method: .PUT, path: "/api/v1/campaigns/{id}", summary: "Update a campaign or change its status", tag: "Campaigns", auth: true, body: campaignBody),
-        .init(method: .DELETE, path: "/api/v1/campaigns/{id}", summary: "Delete a draft, archive any other campaign", tag: "Campaigns", auth: true),
+        .init(method: .DELETE, path: "/api/v1/campaigns/{id}", summary: "Delete a campaign (one that ran stops; its results stay in reports)",
+              tag: "Campaigns", auth: true),
         .init(method: .GET, path: "/api/v1/me/assignments", summary: "My training assignments", tag: "Learning", auth: true,
               query: pageQuery + ["status"]),
         .init(method: .GET, path: "/api/v1/me/assignments/{id}", summary: "Open an assignment: lessons and quiz (no answers)", tag: "Learning", auth: true),
@@ -79,7 +85,8 @@ enum APICatalog {
         .init(method: .GET, path: "/api/v1/team", summary: "Direct reports (depth=all: all levels) with compliance status", tag: "Team", auth: true,
               query: pageQuery + ["depth"]),
         .init(method: .GET, path: "/api/v1/team/stats", summary: "Team compliance statistics", tag: "Team", auth: true, query: ["depth"]),
-        .init(method: .GET, path: "/api/v1/team/export", summary: "Team compliance report (CSV)", tag: "Team", auth: true, query: ["depth"],
+        .init(method: .GET, path: "/api/v1/team/export", summary: "Team compliance report (CSV or JSON, streamed)", tag: "Team", auth: true,
+              query: ["depth", "format"],
               contentType: "text/csv"),
         .init(method: .GET, path: "/api/v1/escalation/settings", summary: "Escalation settings", tag: "Escalations", auth: true),
         .init(method: .PUT, path: "/api/v1/escalation/settings", summary: "Update escalation settings", tag: "Escalations", auth: true,
@@ -133,9 +140,10 @@ enum APICatalog {
         .init(method: .POST, path: "/api/phishing/track/submit/{token}", summary: "Track form submission (public; field names only)", tag: "Phishing tracking",
               auth: false, contentType: "text/html"),
         .init(method: .POST, path: "/api/phishing/report/{token}", summary: "Report simulation (public, CORS)", tag: "Phishing tracking", auth: false),
-        .init(method: .OPTIONS, path: "/api/phishing/report/{token}", summary: "CORS preflight for reporting", tag: "Phishing tracking", auth: false),
+        .init(method: .OPTIONS, path: "/api/phishing/report/{token}", summary: "CORS preflight for reporting", tag: "Phishing tracking", auth: false,
+              responseStatus: 204),
         .init(method: .GET, path: "/api/phishing/track/click/{token}", summary: "Track click + redirect to the campaign's landing page (public)",
-              tag: "Phishing tracking", auth: false),
+              tag: "Phishing tracking", auth: false, responseStatus: 303, contentType: "text/html"),
         .init(method: .GET, path: "/api/phishing/track/open/{token}", summary: "Tracking pixel (public)", tag: "Phishing tracking", auth: false,
               contentType: "image/gif"),
         // Seed 001 (camelCase)

@@ -40,7 +40,7 @@ enum OpenAPIDocument {
         var parameters: [[String: Any]] = pathParameters(operation.path).map {
             ["name": $0, "in": "path", "required": true, "schema": ["type": "string"]]
         }
-        parameters += operation.query.map { ["name": $0, "in": "query", "required": false, "schema": ["type": "string"]] }
+        parameters += operation.query.map { ["name": $0, "in": "query", "required": false, "schema": QueryParameter.schema($0)] }
         var result: [String: Any] = [
             "summary": operation.summary,
             "tags": [operation.tag],
@@ -54,30 +54,62 @@ enum OpenAPIDocument {
                 "properties": operation.body.mapValues { ["type": $0] },
                 "required": operation.requiredBody,
             ]]]]
-        } else if operation.contentType == "text/csv" {
+        } else if operation.requestContentType == "text/csv" {
             result["requestBody"] = ["required": true, "content": ["text/csv": ["schema": ["type": "string"]],
                                                                     "multipart/form-data": ["schema": ["type": "object", "properties": ["file": ["type": "string", "format": "binary"]]]]]]
         }
         return result
     }
 
+    /// Every status the route can answer, as its family answers them: seed 000's family answers validation errors and
+    /// conflicts with 400; seed 002's and the tabletop family with 422 and 409.
     private static func responses(_ operation: APICatalog.Operation) -> [String: Any] {
         let error: [String: Any] = ["content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
-        let successType = operation.contentType == "text/csv" ? "application/json" : operation.contentType
-        var responses: [String: Any] = [
-            String(operation.responseStatus): ["description": "Success", "content": [successType: ["schema": ["type": successType == "application/json" ? "object" : "string"]]]],
-        ]
-        if operation.path.hasPrefix("/api/") {
-            responses["400"] = ["description": "Malformed request"].merging(error) { a, _ in a }
-            responses["422"] = ["description": "Validation error"].merging(error) { a, _ in a }
-            responses["429"] = ["description": "Rate limited"].merging(error) { a, _ in a }
+        func failure(_ description: String) -> [String: Any] { ["description": description].merging(error) { a, _ in a } }
+        var responses: [String: Any] = [String(operation.responseStatus): success(operation)]
+        let family = RouteFamily(path: operation.path)
+        let isAPI = operation.path.hasPrefix("/api/")
+        let hasInput = !operation.body.isEmpty || !operation.query.isEmpty || operation.requestContentType != nil
+            || !pathParameters(operation.path).isEmpty || operation.method == .POST || operation.method == .PUT
+        if isAPI, hasInput {
+            responses["400"] = failure(family == .awareness
+                ? "Bad request: malformed body, invalid parameters, validation error (details per field) or conflict"
+                : "Bad request: malformed body or invalid query parameters")
         }
         if operation.auth {
-            responses["401"] = ["description": "Authentication required"].merging(error) { a, _ in a }
-            responses["403"] = ["description": "Insufficient permissions"].merging(error) { a, _ in a }
-            responses["404"] = ["description": "Not found (including another tenant's ids)"].merging(error) { a, _ in a }
+            responses["401"] = failure("Authentication required")
+            responses["403"] = failure("Insufficient permissions, or a cookie-authenticated change without the CSRF token")
         }
+        if operation.auth || !pathParameters(operation.path).isEmpty {
+            responses["404"] = failure("Not found (including another tenant's ids)")
+        }
+        if family == .scorecard || family == .tabletop, [.POST, .PUT, .DELETE].contains(operation.method) {
+            responses["409"] = failure("Conflict with the resource's current state")
+            responses["422"] = failure("Validation error (details per field)")
+        }
+        if RateCategory.of(method: operation.method, path: operation.path) != nil {
+            responses["429"] = failure("Rate limited (Retry-After)")
+        }
+        responses["500"] = failure("Internal error")
         return responses
+    }
+
+    private static func success(_ operation: APICatalog.Operation) -> [String: Any] {
+        let description = operation.responseStatus == 201 ? "Created" : (operation.responseStatus == 303 ? "Redirect" : "Success")
+        if operation.responseStatus == 204 || operation.responseStatus == 303 { return ["description": description] }
+        let content: [String: Any]
+        switch operation.contentType {
+        case "application/json":
+            content = ["application/json": ["schema": ["type": "object"]]]
+        case "text/csv":
+            content = ["text/csv": ["schema": ["type": "string"]],
+                       "application/json": ["schema": ["type": "object", "description": "With format=json: the rows in the envelope"]]]
+        case "image/gif":
+            content = ["image/gif": ["schema": ["type": "string", "format": "binary"]]]
+        default:
+            content = [operation.contentType: ["schema": ["type": "string"]]]
+        }
+        return ["description": description, "content": content]
     }
 
     static func pathParameters(_ path: String) -> [String] {

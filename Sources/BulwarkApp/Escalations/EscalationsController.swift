@@ -108,7 +108,7 @@ struct EscalationsController: RouteCollection {
         let step = errors.oneOf(req.query["step"], field: "step", allowed: Escalation.steps)
         let userID = errors.uuid(req.query["user_id"], field: "user_id")
         let acknowledged = errors.oneOf(req.query["acknowledged"], field: "acknowledged", allowed: ["true", "false"])
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let query = Escalation.query(on: req.db).filter(\.$clientID == client.id!)
         if !principal.has(.manageTraining) {

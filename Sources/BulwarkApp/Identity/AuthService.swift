@@ -26,35 +26,34 @@ struct AuthService: Sendable {
         return try await startSession(for: user, actor: actor)
     }
 
-    /// First step of sign-in: the password, under the lockout rule.
+    /// First step of sign-in: the password, under the lockout rule. Every path runs exactly one bcrypt check, so unknown
+    /// emails, people without a password and locked accounts answer in the time a wrong password takes.
     func verifyPassword(email: String, password: String, actor: AuditActor) async throws -> User {
-        guard let user = try await User.query(on: db).filter(\.$email == email.lowercased()).first() else {
-            // Hash anyway so a missing account takes as long as a wrong password.
-            _ = try? await app.passwordHasher.hash(password)
-            throw APIError.unauthorized("Invalid email or password.")
-        }
-        try checkNotLocked(user)
-        guard let hash = user.passwordHash, try await app.passwordHasher.verify(password, hash: hash), user.isActive else {
+        let email = email.lowercased()
+        let attempts = LoginAttempts(app: app, db: db, now: now)
+        try await attempts.spendAccountBudget(email: email)
+        let user = try await User.query(on: db).filter(\.$email == email).first()
+        let hash: String
+        if let real = user?.passwordHash { hash = real } else { hash = try await attempts.decoyHash() }
+        let matches = try await app.passwordHasher.verify(password, hash: hash)
+        guard let user else { throw APIError.unauthorized("Invalid email or password.") }
+        try await attempts.checkNotLocked(user.id!)
+        guard matches, user.passwordHash != nil, user.isActive else {
             try await recordFailure(user, reason: "password", actor: actor)
             throw APIError.unauthorized("Invalid email or password.")
         }
         return user
     }
 
-    /// Second step: the TOTP code of an enrolled user.
+    /// Second step: the TOTP code of an enrolled user, each time step accepted once.
     func verifySecondFactor(_ user: User, code: String, field: String, actor: AuditActor) async throws {
-        try checkNotLocked(user)
+        let attempts = LoginAttempts(app: app, db: db, now: now)
+        try await attempts.checkNotLocked(user.id!)
         guard let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed),
-              TOTP.verify(code: code, secret: secret, at: now) else {
+              let step = TOTP.matchingStep(code: code, secret: secret, at: now),
+              try await attempts.consumeTOTPStep(step, userID: user.id!) else {
             try await recordFailure(user, reason: "totp", actor: actor)
             throw APIError.unauthorized("The two-factor code is not valid.", details: [field: ["The two-factor code is not valid."]])
-        }
-    }
-
-    private func checkNotLocked(_ user: User) throws {
-        if let lockedUntil = user.lockedUntil, lockedUntil > now {
-            throw APIError.rateLimited(retryAfter: Int(lockedUntil.timeIntervalSince(now).rounded(.up)),
-                                       message: "Too many failed sign-ins; the account is locked for a while.")
         }
     }
 
@@ -81,17 +80,11 @@ struct AuthService: Sendable {
     }
 
     private func recordFailure(_ user: User, reason: String, actor: AuditActor) async throws {
-        let settings = app.settings
         let now = self.now
+        let app = self.app
         try await db.transaction { db in
-            user.failedLogins += 1
-            var details: [String: JSONValue] = ["reason": .string(reason), "failures": .number(Double(user.failedLogins))]
-            if user.failedLogins >= settings.loginMaxFailures {
-                user.lockedUntil = now.addingTimeInterval(settings.loginLockout)
-                user.failedLogins = 0
-                details["locked_until"] = .string(ISO8601.string(user.lockedUntil!))
-            }
-            try await user.save(on: db)
+            var details = try await LoginAttempts(app: app, db: db, now: now).recordFailure(user.id!)
+            details["reason"] = .string(reason)
             try await AuditService(db: db, now: now).record(
                 AuditEvent("auth.login_failed", target: ("user", user.id), companyID: user.$company.id,
                            clientID: user.$client.id, details: details),
@@ -99,19 +92,31 @@ struct AuthService: Sendable {
         }
     }
 
-    /// Revokes the session behind the caller's token or cookie.
+    /// Revokes the credential the caller presented: a Bulwark session (token or cookie), or an external issuer's token,
+    /// which is then refused until it expires. API keys are revoked through their own route.
     func logout(_ principal: Principal, actor: AuditActor) async throws {
-        guard case let .session(sessionID) = principal.credential else {
-            throw APIError.badRequest("Only sign-in sessions can be logged out; revoke API keys with DELETE /api/v1/api-keys/{id}.")
-        }
         let now = self.now
-        try await db.transaction { db in
-            try await AuthSession.query(on: db).filter(\.$id == sessionID).set(\.$revokedAt, to: now).update()
-            try await AuditService(db: db, now: now).record(
-                AuditEvent("auth.logout", target: ("user", principal.userID), companyID: principal.companyID,
-                           clientID: principal.user.$client.id),
-                by: actor)
+        switch principal.credential {
+        case .apiKey:
+            throw APIError.badRequest("API keys are not signed in; revoke them with DELETE /api/v1/api-keys/{id}.")
+        case let .session(sessionID):
+            try await db.transaction { db in
+                try await AuthSession.query(on: db).filter(\.$id == sessionID).set(\.$revokedAt, to: now).update()
+                try await recordLogout(principal, db: db, actor: actor)
+            }
+        case let .external(_, _, tokenHash, expiresAt):
+            try await db.transaction { db in
+                try await RevokedTokens.revoke(tokenHash: tokenHash, until: expiresAt, db: db, now: now)
+                try await recordLogout(principal, db: db, actor: actor)
+            }
         }
+    }
+
+    private func recordLogout(_ principal: Principal, db: any Database, actor: AuditActor) async throws {
+        try await AuditService(db: db, now: now).record(
+            AuditEvent("auth.logout", target: ("user", principal.userID), companyID: principal.companyID,
+                       clientID: principal.user.$client.id),
+            by: actor)
     }
 
     struct Registration: Sendable {

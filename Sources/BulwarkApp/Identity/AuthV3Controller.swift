@@ -18,7 +18,9 @@ struct AuthV3Controller: RouteCollection {
     func boot(routes: any RoutesBuilder) throws {
         let auth = routes.grouped("api", "v3", "auth")
         auth.get("user", use: user)
+        // The seed names no method for logout-user: both are accepted.
         auth.post("logout-user", use: logout)
+        auth.get("logout-user", use: logout)
     }
 
     @Sendable func user(req: Request) async throws -> Response {
@@ -29,7 +31,7 @@ struct AuthV3Controller: RouteCollection {
             id: principal.userID, name: principal.user.fullName, email: principal.user.email,
             role: RoleRef(id: principal.role.id, name: principal.role.rawValue, displayName: principal.role.displayName),
             company: CompanyRef(id: company.id!, name: company.name, subscriptionStatus: company.subscriptionStatus),
-            permissions: principal.role.permissions.map(\.rawValue), currentClientId: currentClient))
+            permissions: principal.permissionNames, currentClientId: currentClient))
     }
 
     @Sendable func logout(req: Request) async throws -> Response {

@@ -9,6 +9,36 @@ struct OIDCPayload: JWTPayload {
     var aud: AudienceClaim
     var exp: ExpirationClaim
     var email: String?
+    /// Some issuers send the claim as a string ("true"); only an explicit true counts.
+    var emailVerified: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, exp, email
+        case emailVerified = "email_verified"
+    }
+
+    init(iss: IssuerClaim, sub: SubjectClaim, aud: AudienceClaim, exp: ExpirationClaim, email: String?, emailVerified: Bool?) {
+        self.iss = iss
+        self.sub = sub
+        self.aud = aud
+        self.exp = exp
+        self.email = email
+        self.emailVerified = emailVerified
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        iss = try container.decode(IssuerClaim.self, forKey: .iss)
+        sub = try container.decode(SubjectClaim.self, forKey: .sub)
+        aud = try container.decode(AudienceClaim.self, forKey: .aud)
+        exp = try container.decode(ExpirationClaim.self, forKey: .exp)
+        email = try container.decodeIfPresent(String.self, forKey: .email)
+        if let flag = try? container.decodeIfPresent(Bool.self, forKey: .emailVerified) {
+            emailVerified = flag
+        } else {
+            emailVerified = (try? container.decodeIfPresent(String.self, forKey: .emailVerified))?.lowercased() == "true"
+        }
+    }
 
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

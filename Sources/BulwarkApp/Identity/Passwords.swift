@@ -1,9 +1,12 @@
+import NIOConcurrencyHelpers
 import Vapor
 
 /// bcrypt on the thread pool so hashing never blocks an event loop.
 struct PasswordHasher: Sendable {
     let cost: Int
     let threadPool: NIOThreadPool
+    /// Password checks this application has run: every sign-in attempt must cost exactly one, whatever the account.
+    let checks: NIOLockedValueBox<Int>
 
     func hash(_ password: String) async throws -> String {
         let cost = self.cost
@@ -11,7 +14,8 @@ struct PasswordHasher: Sendable {
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await threadPool.runIfActive { try Bcrypt.verify(password, created: hash) }
+        checks.withLockedValue { $0 += 1 }
+        return try await threadPool.runIfActive { try Bcrypt.verify(password, created: hash) }
     }
 }
 
@@ -24,5 +28,19 @@ extension Application {
         set { storage[BcryptCostKey.self] = newValue }
     }
 
-    var passwordHasher: PasswordHasher { PasswordHasher(cost: bcryptCost, threadPool: threadPool) }
+    private struct SignInStateKey: StorageKey { typealias Value = SignInState }
+
+    /// Created in `configure`, before any request: storage is not written to while requests run.
+    var signInState: SignInState {
+        get { storage[SignInStateKey.self] ?? SignInState() }
+        set { storage[SignInStateKey.self] = newValue }
+    }
+
+    var passwordHasher: PasswordHasher { PasswordHasher(cost: bcryptCost, threadPool: threadPool, checks: signInState.passwordChecks) }
+}
+
+/// Per-application state of sign-in: the count of password checks and the decoy hash (see `LoginAttempts`).
+struct SignInState: Sendable {
+    let passwordChecks = NIOLockedValueBox(0)
+    let decoyHash = NIOLockedValueBox<String?>(nil)
 }

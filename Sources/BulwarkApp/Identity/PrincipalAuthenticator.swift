@@ -9,7 +9,12 @@ struct PrincipalAuthenticator: AsyncMiddleware {
 
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         if let principal = await resolve(request) {
-            request.auth.login(principal)
+            if principal.viaCookie, !CrossSiteCheck.allows(request, principal: principal) {
+                // Public routes still work; routes that need the principal answer 403 through `Request.principal()`.
+                request.crossSiteRefused = true
+            } else {
+                request.auth.login(principal)
+            }
         }
         return try await next.respond(to: request)
     }
@@ -17,26 +22,30 @@ struct PrincipalAuthenticator: AsyncMiddleware {
     private func resolve(_ request: Request) async -> Principal? {
         if let bearer = request.headers.bearerAuthorization?.token {
             if bearer.hasPrefix(Self.apiKeyPrefix) { return await apiKeyPrincipal(bearer, request) }
-            return await tokenPrincipal(bearer, request)
+            return await tokenPrincipal(bearer, request, viaCookie: false)
         }
-        if let cookie = request.cookies[Self.cookieName]?.string {
-            return await tokenPrincipal(cookie, request)
+        if let cookie = request.cookies[Self.cookieName]?.string, !cookie.isEmpty {
+            return await tokenPrincipal(cookie, request, viaCookie: true)
         }
         return nil
     }
 
-    private func tokenPrincipal(_ token: String, _ request: Request) async -> Principal? {
+    private func tokenPrincipal(_ token: String, _ request: Request, viaCookie: Bool) async -> Principal? {
         if let session = await request.tokens.session(for: token) {
             let user = session.user
             guard user.isActive else { return nil }
-            return Principal(user: user, role: user.role, credential: .session(session.id!), boundClientID: nil)
+            return Principal(user: user, credential: .session(session.id!), viaCookie: viaCookie)
         }
         guard let verifier = request.application.oidcVerifier,
-              let payload = try? await verifier.verify(token, now: request.now),
-              let email = payload.email?.lowercased(),
-              let user = try? await User.query(on: request.db).filter(\.$email == email).first(),
-              user.isActive else { return nil }
-        return Principal(user: user, role: user.role, credential: .external(subject: payload.sub.value), boundClientID: nil)
+              let payload = try? await verifier.verify(token, now: request.now) else { return nil }
+        let tokenHash = RandomToken.sha256Hex(token)
+        guard (try? await RevokedTokens.isRevoked(tokenHash: tokenHash, db: request.db)) == false,
+              let user = try? await ExternalSignIn(db: request.db, settings: verifier.settings).user(for: payload) else {
+            return nil
+        }
+        return Principal(user: user, credential: .external(issuer: payload.iss.value, subject: payload.sub.value,
+                                                           tokenHash: tokenHash, expiresAt: payload.exp.value),
+                         viaCookie: viaCookie)
     }
 
     private func apiKeyPrincipal(_ key: String, _ request: Request) async -> Principal? {
@@ -46,7 +55,54 @@ struct PrincipalAuthenticator: AsyncMiddleware {
               apiKey.user.isActive else { return nil }
         // Recording use is best effort: a failed timestamp write must not fail the caller's request.
         try? await APIKey.query(on: request.db).filter(\.$id == apiKey.id!).set(\.$lastUsedAt, to: request.now).update()
-        let role = apiKey.role.rank <= apiKey.user.role.rank ? apiKey.role : apiKey.user.role
-        return Principal(user: apiKey.user, role: role, credential: .apiKey(apiKey.id!), boundClientID: apiKey.$client.id)
+        return Principal(apiKey: apiKey, owner: apiKey.user)
+    }
+}
+
+/// A browser sends the session cookie with requests other sites make it send. A state-changing API call authenticated
+/// by the cookie alone therefore needs proof it comes from Bulwark's own pages: the CSRF token in `X-CSRF-Token`, or an
+/// `Origin` that is this server's.
+enum CrossSiteCheck {
+    static let header = "X-CSRF-Token"
+
+    static func allows(_ request: Request, principal: Principal) -> Bool {
+        guard ![.GET, .HEAD, .OPTIONS].contains(request.method), RouteFamily(path: request.url.path) != .other else {
+            return true
+        }
+        if let sent = request.headers.first(name: header), CSRF.matches(sent, principal: principal, app: request.application) {
+            return true
+        }
+        guard let origin = request.headers.first(name: .origin), origin != "null" else { return false }
+        return isSameOrigin(origin, request: request)
+    }
+
+    static func isSameOrigin(_ origin: String, request: Request) -> Bool {
+        let trimmed = origin.hasSuffix("/") ? String(origin.dropLast()) : origin
+        if let publicOrigin = Self.origin(of: request.application.settings.publicBaseURL), trimmed.lowercased() == publicOrigin {
+            return true
+        }
+        guard let host = request.headers.first(name: .host)?.lowercased(),
+              let url = URL(string: trimmed), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let originHost = url.host?.lowercased() else { return false }
+        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
+        return originAuthority == host
+    }
+
+    /// `scheme://host[:port]` of an absolute URL, lowercased.
+    static func origin(of urlText: String) -> String? {
+        guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else {
+            return nil
+        }
+        return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
+    }
+}
+
+extension Request {
+    private struct CrossSiteRefusedKey: StorageKey { typealias Value = Bool }
+
+    /// Set when a cookie-authenticated state-changing call came without the CSRF token or a same-origin Origin.
+    var crossSiteRefused: Bool {
+        get { storage[CrossSiteRefusedKey.self] ?? false }
+        set { storage[CrossSiteRefusedKey.self] = newValue }
     }
 }

@@ -25,10 +25,16 @@ enum TOTP {
 
     /// Accepts the current step and one either side, for clock drift between phone and server.
     static func verify(code: String, secret: String, at date: Date) -> Bool {
+        matchingStep(code: code, secret: secret, at: date) != nil
+    }
+
+    /// The time step the code belongs to, so a caller can accept each step at most once (no replay).
+    static func matchingStep(code: String, secret: String, at date: Date) -> Int64? {
         let trimmed = code.filter { !$0.isWhitespace }
-        guard trimmed.count == digits else { return false }
-        return (-1...1).contains { drift in
-            Self.code(secret: secret, at: date.addingTimeInterval(Double(drift) * step)) == trimmed
+        guard trimmed.count == digits else { return nil }
+        let current = Int64(date.timeIntervalSince1970 / step)
+        return (-1...1).lazy.map { current + Int64($0) }.first { candidate in
+            Self.code(secret: secret, at: Date(timeIntervalSince1970: Double(candidate) * step)) == trimmed
         }
     }
 

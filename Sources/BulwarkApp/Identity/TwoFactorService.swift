@@ -27,7 +27,7 @@ struct TwoFactorService: Sendable {
         guard let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed) else {
             throw APIError.conflict("Start two-factor setup first.")
         }
-        try check(code, secret: secret, field: field)
+        try await check(code, secret: secret, field: field, user: user)
         try await change(user, enabled: true, action: "auth.totp_enabled", actor: actor)
     }
 
@@ -35,15 +35,18 @@ struct TwoFactorService: Sendable {
         guard user.totpEnabled, let sealed = user.totpSecret, let secret = try? app.secretBox.open(sealed) else {
             throw APIError.conflict("Two-factor sign-in is not enabled.")
         }
-        try check(code, secret: secret, field: field)
+        try await check(code, secret: secret, field: field, user: user)
         user.totpSecret = nil
         try await change(user, enabled: false, action: "auth.totp_disabled", actor: actor)
     }
 
-    private func check(_ code: String?, secret: String, field: String) throws {
+    /// A valid code whose time step has not been used before: the step is then spent, so the same code cannot also
+    /// sign someone in.
+    private func check(_ code: String?, secret: String, field: String, user: User) async throws {
         guard let code, !code.isEmpty else { throw APIError.validation([field: ["The \(field) field is required."]]) }
-        guard TOTP.verify(code: code, secret: secret, at: now) else {
-            throw APIError.validation([field: ["The code is not valid; check the time on your device."]])
+        guard let step = TOTP.matchingStep(code: code, secret: secret, at: now),
+              try await LoginAttempts(app: app, db: db, now: now).consumeTOTPStep(step, userID: user.id!) else {
+            throw APIError.validation([field: ["The code is not valid or was already used; wait for the next one."]])
         }
     }
 

@@ -29,6 +29,8 @@ final class User: Model, @unchecked Sendable {
     @Field(key: "failed_logins") var failedLogins: Int
     @OptionalField(key: "locked_until") var lockedUntil: Date?
     @OptionalField(key: "last_login_at") var lastLoginAt: Date?
+    /// Set when the person was deleted; the row stays as a pseudonymous tombstone (see `UserErasure`).
+    @OptionalField(key: "deleted_at") var deletedAt: Date?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 

@@ -7,17 +7,17 @@ struct UserResponse: Encodable, Sendable {
     let lastName: String
     let name: String
     let email: String
-    let position: String?
-    let department: String?
-    let managerId: UUID?
+    @Nullable var position: String?
+    @Nullable var department: String?
+    @Nullable var managerId: UUID?
     let locale: String
     let status: String
     let role: String
     let companyId: UUID
-    let clientId: UUID?
-    let currentClientId: UUID?
+    @Nullable var clientId: UUID?
+    @Nullable var currentClientId: UUID?
     let totpEnabled: Bool
-    let lastLoginAt: Date?
+    @Nullable var lastLoginAt: Date?
     let createdAt: Date?
     let updatedAt: Date?
 
@@ -65,7 +65,7 @@ struct AccountResponse: Encodable, Sendable {
     let lastName: String
     let role: String
     let companyId: UUID
-    let clientId: UUID?
+    @Nullable var clientId: UUID?
     let totpEnabled: Bool
 
     init(_ user: User) {

@@ -9,7 +9,7 @@ struct UserImportService: Sendable {
 
     struct RowError: Encodable, Sendable {
         let row: Int
-        let email: String?
+        @Nullable var email: String?
         let errors: [String: [String]]
     }
 

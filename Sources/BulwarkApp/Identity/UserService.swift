@@ -136,25 +136,18 @@ struct UserService: Sendable {
         return user
     }
 
-    /// Deactivates by default (history stays); `hard` erases the person and detaches their reports.
-    func delete(_ user: User, hard: Bool, in client: Client) async throws {
+    /// Deletes a person as seed 000's DELETE means it: afterwards they answer 404 and are in no list, and cannot sign
+    /// in. The row stays as a pseudonymous tombstone, so the history reports and the audit log rely on (enrolments,
+    /// simulation results, leaderboard points) keeps its figures without naming them. Deactivating is a PUT of status.
+    func delete(_ user: User, in client: Client) async throws {
         if user.id == scope.principal.userID { throw APIError.conflict("You cannot delete your own account here.") }
         if user.role.rank > scope.principal.role.rank { throw APIError.forbidden("You cannot delete a user above your role.") }
         let actor = self.actor
         let now = self.now
         try await scope.db.transaction { db in
-            if hard {
-                try await User.query(on: db).filter(\.$manager.$id == user.id!).set(\.$manager.$id, to: nil).update()
-                try await user.delete(on: db)
-            } else {
-                user.status = "inactive"
-                try await user.save(on: db)
-                try await AuthSession.query(on: db).filter(\.$user.$id == user.id!).filter(\.$revokedAt == nil)
-                    .set(\.$revokedAt, to: now).update()
-            }
+            try await UserErasure(db: db, now: now).erase(user)
             try await AuditService(db: db, now: now).record(
-                AuditEvent(hard ? "user.erased" : "user.deactivated", target: ("user", user.id),
-                           companyID: client.$company.id, clientID: client.id),
+                AuditEvent("user.erased", target: ("user", user.id), companyID: client.$company.id, clientID: client.id),
                 by: actor)
         }
     }

@@ -25,7 +25,7 @@ struct UsersV1Controller: RouteCollection {
             department: errors.optional(req.query["department"], field: "department"),
             managerID: errors.uuid(req.query["manager_id"], field: "manager_id"),
             sort: SortOrder(req.query["sort"], allowed: UserService.sortable, errors: &errors))
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         return try req.envelope(page: try await req.userService().list(in: client, filters: filters, page: page))
     }
@@ -57,8 +57,7 @@ struct UsersV1Controller: RouteCollection {
 
     struct Deleted: Encodable {
         let id: UUID
-        let status: String
-        let erased: Bool
+        let deleted = true
     }
 
     @Sendable func delete(req: Request) async throws -> Response {
@@ -66,13 +65,9 @@ struct UsersV1Controller: RouteCollection {
         try scope.require(.manageUsers)
         let client = try await scope.actingClient()
         let user = try await scope.user(req.parameters.get("id"), of: client)
-        var errors = FieldErrors()
-        let hard = errors.oneOf(req.query["hard"], field: "hard", allowed: ["true", "false", "1", "0"])
-        try errors.throwIfAny()
-        let erase = hard == "true" || hard == "1"
         let id = user.id!
-        try await req.userService().delete(user, hard: erase, in: client)
-        return try req.envelope(Deleted(id: id, status: erase ? "erased" : "inactive", erased: erase))
+        try await req.userService().delete(user, in: client)
+        return try req.envelope(Deleted(id: id))
     }
 
     @Sendable func importCSV(req: Request) async throws -> Response {

@@ -26,7 +26,7 @@ struct UsersV4Controller: RouteCollection {
         let page = try PageParams(from: req)
         let role = errors.oneOf(req.query["role"], field: "role", allowed: Role.allCases.map(\.rawValue)).flatMap(Role.init)
         let companyID = errors.uuid(req.query["company_id"], field: "company_id")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let query = scope.reachableUsers().with(\.$company)
         if let role { query.filter(\.$role == role) }
         if let companyID { query.filter(\.$company.$id == companyID) }

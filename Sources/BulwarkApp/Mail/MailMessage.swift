@@ -29,6 +29,14 @@ enum MailOutcome: Sendable, Equatable {
     case permanentFailure(String)
 }
 
+extension MailOutcome {
+    /// `nil` is a delivered message; an SMTP error is temporary (4xx, connection trouble) or permanent (5xx).
+    init(_ failure: SMTPError?) {
+        guard let failure else { self = .sent; return }
+        self = failure.isPermanent ? .permanentFailure(failure.description) : .temporaryFailure(failure.description)
+    }
+}
+
 /// The one way Bulwark sends mail. Implementations: SMTP (SwiftNIO) and a log transport for development.
 protocol Mailer: Sendable {
     /// Sends a batch, reusing one connection where the transport can; one outcome per message, in order.

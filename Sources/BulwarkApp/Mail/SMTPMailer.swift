@@ -24,10 +24,12 @@ struct SMTPSettings: Sendable {
 
 /// SMTP transport on SwiftNIO: STARTTLS or implicit TLS, AUTH PLAIN/LOGIN, one connection per batch.
 /// 4xx replies and broken connections are temporary (the caller retries); 5xx replies are permanent for that message.
+/// With an `outboundGuard` (servers a tenant chose) every connection goes only to addresses the operator's policy allows.
 struct SMTPMailer: Mailer {
     let settings: SMTPSettings
     let group: any EventLoopGroup
     let logger: Logger
+    var outboundGuard: OutboundGuard?
 
     func send(_ messages: [MailMessage]) async -> [MailOutcome] {
         guard !messages.isEmpty else { return [] }
@@ -35,19 +37,27 @@ struct SMTPMailer: Mailer {
         do {
             try await withSession { session in
                 for message in messages {
-                    outcomes.append(try await session.deliver(message))
+                    outcomes.append(MailOutcome(try await session.deliver(message)))
                 }
             }
         } catch {
-            logger.warning("SMTP \(settings.host):\(settings.port): \(error)")
-            let reason = (error as? SMTPError)?.description ?? "connection failed: \(error)"
+            let failure = SMTPError.classify(error)
+            logger.warning("SMTP \(settings.host):\(settings.port): \(failure)")
             // Messages already accepted stay sent; the rest are retried later.
-            while outcomes.count < messages.count {
-                if case let .permanent(text) = error as? SMTPError { outcomes.append(.permanentFailure(text)) }
-                else { outcomes.append(.temporaryFailure(reason)) }
-            }
+            while outcomes.count < messages.count { outcomes.append(MailOutcome(failure)) }
         }
         return outcomes
+    }
+
+    /// Sends one message and says what failed, stage by stage (a sending profile's connection test).
+    func probe(_ message: MailMessage) async -> SMTPError? {
+        do {
+            var refusal: SMTPError?
+            try await withSession { session in refusal = try await session.deliver(message) }
+            return refusal
+        } catch {
+            return SMTPError.classify(error)
+        }
     }
 
     private func tlsHandler() throws -> NIOSSLClientHandler {
@@ -57,32 +67,50 @@ struct SMTPMailer: Mailer {
             configuration.additionalTrustRoots = [.certificates(settings.trustRoots)]
         }
         let context = try NIOSSLContext(configuration: configuration)
-        let isIPAddress = settings.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
+        let isIPAddress = IPAddress(settings.host) != nil
         return try NIOSSLClientHandler(context: context, serverHostname: isIPAddress ? nil : settings.host)
+    }
+
+    /// Connects to the vetted addresses when there is a guard, else to the name the operator configured.
+    private func connect() async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let settings = self.settings
+        let implicitTLS = settings.security == .tls
+        let bootstrap = ClientBootstrap(group: group).connectTimeout(settings.timeout)
+        let mailer = self
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.timeout))
+                try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                if implicitTLS { try channel.pipeline.syncOperations.addHandler(try mailer.tlsHandler(), position: .first) }
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        guard let outboundGuard else {
+            return try await bootstrap.connect(host: settings.host, port: settings.port, channelInitializer: initializer)
+        }
+        var lastError: (any Error)?
+        for address in try await outboundGuard.vet(host: settings.host, port: settings.port) {
+            do {
+                return try await bootstrap.connect(to: address, channelInitializer: initializer)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? SMTPError(.connect, note: "the name did not resolve")
     }
 
     private func withSession(_ body: (SMTPSession) async throws -> Void) async throws {
         let settings = self.settings
-        let implicitTLS = settings.security == .tls
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(settings.timeout)
-            .connect(host: settings.host, port: settings.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.timeout))
-                    try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
-                    if implicitTLS { try channel.pipeline.syncOperations.addHandler(try tlsHandler(), position: .first) }
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await connect()
         try await channel.executeThenClose { inbound, outbound in
             let session = SMTPSession(reader: SMTPReplyReader(inbound.makeAsyncIterator()), writer: outbound)
-            try await session.expect(try await session.readReply(), 220)
+            try session.expect(try await session.readReply(), .greeting, 220)
             var extensions = try await session.hello(settings.heloName)
             if settings.security == .starttls {
                 guard extensions.contains(where: { $0.uppercased().hasPrefix("STARTTLS") }) else {
-                    throw SMTPError.temporary("the server does not offer STARTTLS")
+                    throw SMTPError(.startTLS, note: "the server does not offer STARTTLS")
                 }
-                try await session.expect(try await session.command("STARTTLS"), 220)
+                try session.expect(try await session.command("STARTTLS"), .startTLS, 220)
                 try await channel.channel.pipeline.addHandler(try tlsHandler(), position: .first)
                 extensions = try await session.hello(settings.heloName)
             }
@@ -96,29 +124,16 @@ struct SMTPMailer: Mailer {
     }
 }
 
-enum SMTPError: Error, CustomStringConvertible {
-    case temporary(String)
-    case permanent(String)
-
-    var description: String {
-        switch self {
-        case let .temporary(text), let .permanent(text): text
-        }
-    }
-}
-
-struct SMTPReply: Sendable {
-    let code: Int
-    let lines: [String]
-    var text: String { "\(code) \(lines.joined(separator: " / "))" }
-}
-
 /// Closes the connection when the server stays silent past the read timeout, so a hung server cannot hang a job.
 private final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-        else { context.fireUserInboundEventTriggered(event) }
+        if event is IdleStateHandler.IdleStateEvent {
+            context.fireErrorCaught(SMTPError(.timeout, note: "the server stopped answering"))
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

@@ -19,9 +19,7 @@ final class SMTPReplyReader {
                 while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
                 return line
             }
-            guard var chunk = try await iterator.next() else {
-                throw SMTPError.temporary("the server closed the connection")
-            }
+            guard var chunk = try await iterator.next() else { throw SMTPError(.closed) }
             pending.writeBuffer(&chunk)
         }
     }
@@ -30,8 +28,8 @@ final class SMTPReplyReader {
         var lines: [String] = []
         while true {
             let line = try await readLine()
-            guard line.count >= 3, let code = Int(line.prefix(3)) else {
-                throw SMTPError.temporary("malformed reply: \(line.prefix(100))")
+            guard line.count >= 3, let code = Int(line.prefix(3)), (200...599).contains(code) else {
+                throw SMTPError(.protocolError)
             }
             lines.append(String(line.dropFirst(4)))
             if line.count == 3 || line[line.index(line.startIndex, offsetBy: 3)] == " " {
@@ -58,17 +56,16 @@ final class SMTPSession {
         return try await reader.readReply()
     }
 
-    /// Throws a temporary error for 4xx and a permanent one for 5xx unless the code is one of `expected`.
-    func expect(_ reply: SMTPReply, _ expected: Int...) async throws {
+    /// Throws the stage's error (temporary for 4xx, permanent for 5xx) unless the code is one of `expected`.
+    func expect(_ reply: SMTPReply, _ stage: SMTPError.Stage, _ expected: Int...) throws {
         guard !expected.contains(reply.code) else { return }
-        if reply.code >= 500 { throw SMTPError.permanent(reply.text) }
-        throw SMTPError.temporary(reply.text)
+        throw SMTPError(stage, reply: reply)
     }
 
     /// EHLO, answering the extension lines.
     func hello(_ name: String) async throws -> [String] {
         let reply = try await command("EHLO \(name)")
-        try await expect(reply, 250)
+        try expect(reply, .hello, 250)
         return Array(reply.lines.dropFirst())
     }
 
@@ -78,35 +75,33 @@ final class SMTPSession {
         switch method {
         case .plain:
             let token = Data("\0\(username)\0\(password)".utf8).base64EncodedString()
-            try await expect(try await command("AUTH PLAIN \(token)"), 235)
+            try expect(try await command("AUTH PLAIN \(token)"), .authentication, 235)
         case .login:
-            try await expect(try await command("AUTH LOGIN"), 334)
-            try await expect(try await command(Data(username.utf8).base64EncodedString()), 334)
-            try await expect(try await command(Data(password.utf8).base64EncodedString()), 235)
+            try expect(try await command("AUTH LOGIN"), .authentication, 334)
+            try expect(try await command(Data(username.utf8).base64EncodedString()), .authentication, 334)
+            try expect(try await command(Data(password.utf8).base64EncodedString()), .authentication, 235)
         }
     }
 
-    /// Sends one message. A refusal of this message is its outcome; a broken conversation throws.
-    func deliver(_ message: MailMessage) async throws -> MailOutcome {
+    /// Sends one message: nil when the server accepted it, else why this message was refused (the conversation goes on).
+    /// A broken conversation throws.
+    func deliver(_ message: MailMessage) async throws -> SMTPError? {
         do {
             let sender = message.envelopeFrom ?? message.from.email
-            try await expect(try await command("MAIL FROM:<\(sender)>"), 250)
+            try expect(try await command("MAIL FROM:<\(sender)>"), .sender, 250)
             for recipient in message.to {
-                try await expect(try await command("RCPT TO:<\(recipient.email)>"), 250, 251)
+                try expect(try await command("RCPT TO:<\(recipient.email)>"), .recipient, 250, 251)
             }
-            try await expect(try await command("DATA"), 354)
+            try expect(try await command("DATA"), .message, 354)
             let domain = sender.split(separator: "@").last.map(String.init) ?? "bulwark.local"
             let body = MIMEMessage.dotStuffed(MIMEMessage.render(message, date: Date(), domain: domain))
             try await writer.write(ByteBuffer(string: body + ".\r\n"))
-            try await expect(try await reader.readReply(), 250)
-            return .sent
-        } catch let error as SMTPError {
+            try expect(try await reader.readReply(), .message, 250)
+            return nil
+        } catch let error as SMTPError where !error.concernsConnection {
             // Reset the transaction so the next message of the batch starts clean.
             _ = try await command("RSET")
-            switch error {
-            case let .permanent(text): return .permanentFailure(text)
-            case let .temporary(text): return .temporaryFailure(text)
-            }
+            return error
         }
     }
 }

@@ -24,7 +24,7 @@ struct PhishingCampaignsController: RouteCollection {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
         let status = errors.oneOf(req.query["status"], field: "status", allowed: PhishingCampaign.statuses)
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await client(req)
         let service = req.phishingCampaigns
         let query = service.campaigns(in: client)

@@ -57,9 +57,9 @@ struct PhishingResultsController: RouteCollection {
     @Sendable func export(req: Request) async throws -> Response {
         let (campaign, _) = try await campaign(req)
         var errors = FieldErrors()
-        let format = errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(ExportStream.Format.init) ?? .csv
+        let format = ExportStream.Format.parse(req, errors: &errors)
         let filter = Filter(req, errors: &errors)
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let header = ["simulation_id", "user_id", "email", "name", "department", "template_id", "send_status", "status", "error",
                       "sent_at", "opened_at", "clicked_at", "submitted_at", "reported_at"]
         let db = req.db
@@ -116,7 +116,7 @@ struct PhishingResultsController: RouteCollection {
         var errors = FieldErrors()
         let from = errors.date(req.query["from"], field: "from")
         let to = errors.date(req.query["to"], field: "to")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         return try req.envelope(try await PhishingStatsService(db: req.db).stats(clientID: client.id!, from: from, to: to))
     }

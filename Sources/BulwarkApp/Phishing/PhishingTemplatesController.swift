@@ -26,7 +26,7 @@ struct PhishingTemplatesController: RouteCollection {
         let difficulty = errors.oneOf(req.query["difficulty"], field: "difficulty", allowed: PhishingTemplateService.difficulties)
         let builtin = errors.oneOf(req.query["builtin"], field: "builtin", allowed: ["true", "false"])
         let search = errors.optional(req.query["search"], field: "search")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let (service, client) = try await context(req)
         let query = service.visible(to: client)
         if let category { query.filter(\.$category == category) }
@@ -70,7 +70,7 @@ struct PhishingTemplatesController: RouteCollection {
         let template = try await service.template(req.parameters.get("id"), visibleTo: client)
         var errors = FieldErrors()
         let part = errors.oneOf(req.query["part"] ?? "email", field: "part", allowed: ["email", "landing", "text"]) ?? "email"
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let context = TemplateRenderer.context(person: .sample, url: "#preview-link", pixelURL: nil,
                                                from: "\(template.senderName) <\(template.senderEmail)>")
         let body: String

@@ -111,25 +111,39 @@ struct SendingProfilesController: RouteCollection {
         return try req.envelope(["id": id.uuidString, "status": "deleted"])
     }
 
-    /// Sends one plain test message through the profile and reports what the server said.
+    /// Sends one plain test message through the profile and says what failed, in Bulwark's words: the stage
+    /// (target refused, connect, timeout, TLS, authentication, sender, recipient, message) and the reply codes, never the
+    /// remote server's text.
     @Sendable func test(req: Request) async throws -> Response {
         struct TestInput: Decodable { var to: String? }
-        struct TestResult: Encodable { let delivered: Bool; let outcome: String; @Nullable var detail: String? }
+        struct TestResult: Encodable {
+            let delivered: Bool
+            let outcome: String
+            @Nullable var stage: String?
+            @Nullable var detail: String?
+        }
         let client = try await client(req)
         let profile = try await profile(req, client: client)
         var errors = FieldErrors()
         let to = errors.email(try req.decodeBody(TestInput.self).to, field: "to")
         try errors.throwIfAny()
-        let mailer = try SendingProfileMailer.mailer(for: profile, app: req.application)
-        let outcome = await mailer.send(MailMessage(
+        let message = MailMessage(
             from: MailAddress(email: profile.envelopeFrom, name: "Bulwark test"), to: [MailAddress(email: to!, name: nil)],
             subject: "Bulwark sending profile test", text: "This message confirms that the sending profile \"\(profile.name)\" works.",
-            html: nil, headers: profile.headers, envelopeFrom: profile.envelopeFrom))
-        switch outcome {
-        case .sent: return try req.envelope(TestResult(delivered: true, outcome: "sent", detail: nil))
-        case let .temporaryFailure(text): return try req.envelope(TestResult(delivered: false, outcome: "temporary_failure", detail: text))
-        case let .permanentFailure(text): return try req.envelope(TestResult(delivered: false, outcome: "permanent_failure", detail: text))
+            html: nil, headers: profile.headers, envelopeFrom: profile.envelopeFrom)
+        let failure: SMTPError?
+        if let override = req.application.phishingMailerOverride {
+            switch await override.send(message) {
+            case .sent: failure = nil
+            case let .temporaryFailure(text): failure = SMTPError(.message, code: 451, note: text)
+            case let .permanentFailure(text): failure = SMTPError(.message, code: 550, note: text)
+            }
+        } else {
+            failure = await (try SendingProfileMailer.smtp(for: profile, app: req.application)).probe(message)
         }
+        guard let failure else { return try req.envelope(TestResult(delivered: true, outcome: "sent", stage: nil, detail: nil)) }
+        return try req.envelope(TestResult(delivered: false, outcome: failure.isPermanent ? "permanent_failure" : "temporary_failure",
+                                           stage: failure.wireName, detail: failure.description))
     }
 
     private func save(_ profile: SendingProfile, action: String, req: Request, client: Client) async throws {
@@ -168,14 +182,20 @@ struct SendingProfilesController: RouteCollection {
 }
 
 enum SendingProfileMailer {
-    /// The SMTP transport a profile describes. Tests point profiles at the local SMTP fixture.
+    /// The transport a profile describes (tests and benchmarks may replace every profile's transport).
     static func mailer(for profile: SendingProfile, app: Application) throws -> any Mailer {
         if let override = app.phishingMailerOverride { return override }
+        return try smtp(for: profile, app: app)
+    }
+
+    /// SMTP to the profile's server, through the outbound guard: the tenant chose the host, so every connection goes
+    /// only where the operator's policy allows.
+    static func smtp(for profile: SendingProfile, app: Application) throws -> SMTPMailer {
         let password = try profile.passwordSealed.map { try app.secretBox.open($0) }
         var settings = SMTPSettings(host: profile.host, port: profile.port,
                                     security: SMTPSettings.Security(rawValue: profile.security) ?? .starttls,
                                     username: profile.username, password: password)
         settings.trustRoots = app.smtpTrustRoots
-        return SMTPMailer(settings: settings, group: app.eventLoopGroup, logger: app.logger)
+        return SMTPMailer(settings: settings, group: app.eventLoopGroup, logger: app.logger, outboundGuard: app.outboundGuard)
     }
 }

@@ -197,7 +197,8 @@ struct TrackingController: RouteCollection {
 enum PhishingFollowUp {
     static func trainingCampaign(for campaign: PhishingCampaign, moduleID: UUID, db: any Database, now: Date) async throws -> TrainingCampaign {
         let name = "Phishing follow-up: \(campaign.name)"
-        if let existing = try await TrainingCampaign.query(on: db).filter(\.$clientID == campaign.clientID).filter(\.$name == name).first() {
+        if let existing = try await TrainingCampaign.query(on: db).filter(\.$clientID == campaign.clientID).filter(\.$name == name)
+            .filter(\.$deletedAt == nil).first() {
             return existing
         }
         let followUp = TrainingCampaign()

@@ -2,7 +2,14 @@ import Vapor
 
 /// Streams an export page by page from the database, so memory stays flat however many rows there are.
 enum ExportStream {
-    enum Format: String { case csv, json }
+    enum Format: String {
+        case csv, json
+
+        /// `format=csv|json` from the query string (CSV when absent).
+        static func parse(_ req: Request, errors: inout FieldErrors) -> Format {
+            errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(Format.init) ?? .csv
+        }
+    }
 
     /// `nextPage(after:)` returns the rows after the given cursor and the cursor of the last row (nil when done).
     static func response<Row: Encodable & Sendable>(

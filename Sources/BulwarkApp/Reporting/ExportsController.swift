@@ -45,7 +45,7 @@ struct ExportsController: RouteCollection {
     }
 
     private func common(_ req: Request, errors: inout FieldErrors) -> Common {
-        let format = errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(ExportStream.Format.init) ?? .csv
+        let format = ExportStream.Format.parse(req, errors: &errors)
         let from = errors.date(req.query["from"], field: "from")
         let to = errors.date(req.query["to"], field: "to")
         if let from, let to, from > to { errors.add("to", "The to must be after from.") }
@@ -59,7 +59,7 @@ struct ExportsController: RouteCollection {
         let options = common(req, errors: &errors)
         let campaignID = errors.uuid(req.query["campaign_id"], field: "campaign_id")
         let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         if let campaignID { _ = try await req.campaignService.campaign(campaignID.uuidString, in: client) }
         let db = req.db
@@ -102,7 +102,7 @@ struct ExportsController: RouteCollection {
         var errors = FieldErrors()
         let options = common(req, errors: &errors)
         let action = errors.optional(req.query["action"], field: "action")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let db = req.db
         let clientID = client.id!

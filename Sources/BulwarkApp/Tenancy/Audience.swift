@@ -27,7 +27,8 @@ struct Audience: Sendable, Equatable {
                 errors.add("audience.user_ids", "List at least one valid user id.")
                 return nil
             }
-            if try await User.query(on: db).filter(\.$client.$id == clientID).filter(\.$id ~~ ids).count() != Set(ids).count {
+            if try await User.query(on: db).filter(\.$client.$id == clientID).filter(\.$status != UserErasure.status)
+                .filter(\.$id ~~ ids).count() != Set(ids).count {
                 errors.add("audience.user_ids", "Every user must belong to this organisation.")
                 return nil
             }

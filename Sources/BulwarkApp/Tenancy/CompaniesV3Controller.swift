@@ -18,18 +18,20 @@ struct CompaniesV3Controller: RouteCollection {
 
     @Sendable func show(req: Request) async throws -> Response {
         let service = try req.tenancyService()
+        try service.scope.require(.viewClients)
         let company = try await service.scope.company(req.parameters.get("companyId"))
         return try req.envelope(try await service.response(for: company))
     }
 
     @Sendable func clients(req: Request) async throws -> Response {
         let service = try req.tenancyService()
+        try service.scope.require(.viewClients)
         var errors = FieldErrors()
         let page = try PageParams(from: req)
         let filters = TenancyService.ClientFilters(
             status: errors.oneOf(req.query[String.self, at: "status"]?.uppercased(), field: "status", allowed: Client.statuses),
             search: errors.optional(req.query["search"], field: "search"))
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let company = try await service.scope.company(req.parameters.get("companyId"))
         return try req.envelope(page: try await service.clients(of: company, filters: filters, page: page))
     }
@@ -39,6 +41,6 @@ struct CompaniesV3Controller: RouteCollection {
         let company = try await service.scope.company(req.parameters.get("companyId"))
         let input = try req.decodeBody(ClientInput.self)
         let client = try await service.createClient(in: company, input: input)
-        return try req.envelope(ClientResponse(client), status: .created)
+        return try req.envelope(try await service.response(for: client), status: .created)
     }
 }

@@ -35,9 +35,11 @@ struct ClientResponse: Encodable, Sendable {
     @Nullable var emailDeliverySettings: String?
     @Nullable var industry: String?
     @Nullable var employeeCount: Int?
+    let policyCount: Int
+    let assessmentCount: Int
     let createdAt: Date?
 
-    init(_ client: Client) {
+    init(_ client: Client, counts: ClientFigures.Counts) {
         id = client.id!
         companyId = client.$company.id
         name = client.name
@@ -48,6 +50,8 @@ struct ClientResponse: Encodable, Sendable {
         emailDeliverySettings = client.emailDeliverySettings
         industry = client.industry
         employeeCount = client.employeeCount
+        policyCount = counts.policies
+        assessmentCount = counts.assessments
         createdAt = client.createdAt
     }
 }

@@ -7,6 +7,7 @@ struct TenancyService: Sendable {
     let scope: Scope
     let actor: AuditActor
     let now: Date
+    let figures: ClientFigures
 
     static let deliverySettings = ["SMTP", "MICROSOFT_365", "GOOGLE_WORKSPACE", "NONE"]
 
@@ -53,7 +54,12 @@ struct TenancyService: Sendable {
         if let status = filters.status { query.filter(\.$status == status) }
         if let search = filters.search { query.search(search, in: ["name"]) }
         let (clients, meta) = try await query.sort(\.$name).sort(\.$id).pageOfModels(page)
-        return PageResult(items: clients.map(ClientResponse.init), meta: meta)
+        let counts = try await figures.counts(for: clients.compactMap(\.id), on: scope.db)
+        return PageResult(items: clients.map { ClientResponse($0, counts: counts[$0.id!] ?? .init()) }, meta: meta)
+    }
+
+    func response(for client: Client) async throws -> ClientResponse {
+        ClientResponse(client, counts: try await figures.counts(for: [client.id!], on: scope.db)[client.id!] ?? .init())
     }
 
     func createClient(in company: Company, input: ClientInput) async throws -> Client {
@@ -94,6 +100,6 @@ struct TenancyService: Sendable {
 
 extension Request {
     func tenancyService() throws -> TenancyService {
-        TenancyService(scope: try scope(), actor: auditActor, now: now)
+        TenancyService(scope: try scope(), actor: auditActor, now: now, figures: application.clientFigures)
     }
 }

@@ -17,8 +17,9 @@ struct CampaignService: Sendable {
         "archived": [],
     ]
 
+    /// The client's campaigns; deleted ones (tombstones kept for reports) are not among them.
     func campaigns(in client: Client) -> QueryBuilder<TrainingCampaign> {
-        TrainingCampaign.query(on: db).filter(\.$clientID == client.id!)
+        TrainingCampaign.query(on: db).filter(\.$clientID == client.id!).filter(\.$deletedAt == nil)
     }
 
     func campaign(_ rawID: String?, in client: Client) async throws -> TrainingCampaign {
@@ -106,21 +107,23 @@ struct CampaignService: Sendable {
         return campaign
     }
 
-    /// Drafts are deleted; campaigns that ran are archived so their results stay.
-    func delete(_ campaign: TrainingCampaign, in client: Client) async throws -> Bool {
+    /// Deletes as seed 000's DELETE means it: afterwards the campaign answers 404 and is in no list. A draft goes
+    /// entirely; a campaign that ran stops (archived, no more reminders or escalations) and stays as a tombstone, so
+    /// its enrolments, completions and certificates keep counting in reports.
+    func delete(_ campaign: TrainingCampaign, in client: Client) async throws {
         let actor = self.actor
         let now = self.now
         let erase = campaign.status == "draft"
         try await db.transaction { db in
             if erase { try await campaign.delete(on: db) } else {
                 campaign.status = "archived"
+                campaign.deletedAt = now
                 try await campaign.save(on: db)
             }
             try await AuditService(db: db, now: now).record(
-                AuditEvent(erase ? "campaign.deleted" : "campaign.archived", target: ("campaign", campaign.id),
-                           companyID: client.$company.id, clientID: client.id), by: actor)
+                AuditEvent("campaign.deleted", target: ("campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id, details: ["had_run": .bool(!erase)]), by: actor)
         }
-        return erase
     }
 
     /// Validates every field at once; returns the requested status, applied by `move` after saving.

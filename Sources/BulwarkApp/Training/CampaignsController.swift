@@ -19,7 +19,7 @@ struct CampaignsController: RouteCollection {
         var errors = FieldErrors()
         let status = errors.oneOf(req.query["status"], field: "status", allowed: TrainingCampaign.statuses)
         let search = errors.optional(req.query["search"], field: "search")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         return try req.envelope(page: try await req.campaignService.list(in: client, status: status, search: search, page: page))
     }
@@ -53,7 +53,7 @@ struct CampaignsController: RouteCollection {
         return try req.envelope(try await service.response(updated))
     }
 
-    struct Deleted: Encodable { let id: UUID; let deleted: Bool; let status: String }
+    struct Deleted: Encodable { let id: UUID; let deleted = true }
 
     @Sendable func delete(req: Request) async throws -> Response {
         let scope = try req.scope()
@@ -62,7 +62,7 @@ struct CampaignsController: RouteCollection {
         let service = req.campaignService
         let campaign = try await service.campaign(req.parameters.get("id"), in: client)
         let id = campaign.id!
-        let erased = try await service.delete(campaign, in: client)
-        return try req.envelope(Deleted(id: id, deleted: erased, status: erased ? "deleted" : "archived"))
+        try await service.delete(campaign, in: client)
+        return try req.envelope(Deleted(id: id))
     }
 }

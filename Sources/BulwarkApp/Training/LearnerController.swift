@@ -26,7 +26,7 @@ struct LearnerController: RouteCollection {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
         let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         return try req.envelope(page: try await service.assignments(status: status, page: page))
     }
 

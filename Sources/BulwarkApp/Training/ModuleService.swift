@@ -105,7 +105,7 @@ struct ModuleService: Sendable {
         if module.isBuiltin {
             throw APIError.forbidden("Built-in modules are read-only; create a copy with source_module_id to customise one.")
         }
-        if module.clientID != client.id && !scope.principal.role.isCompanyWide {
+        if module.clientID != client.id && !scope.principal.isCompanyWide {
             throw APIError.forbidden("This module is shared by your company and can only be changed there.")
         }
     }

@@ -22,7 +22,7 @@ struct ModulesController: RouteCollection {
             category: errors.oneOf(req.query["category"], field: "category", allowed: ModuleService.categories),
             difficulty: errors.oneOf(req.query["difficulty"], field: "difficulty", allowed: ModuleService.difficulties),
             builtin: errors.oneOf(req.query["builtin"], field: "builtin", allowed: ["true", "false"]).map { $0 == "true" })
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await service.scope.actingClient()
         return try req.envelope(page: try await service.list(for: client, filters: filters, page: page))
     }

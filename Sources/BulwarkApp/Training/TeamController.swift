@@ -11,39 +11,51 @@ struct TeamController: RouteCollection {
         routes.get("api", "v1", "users", "overdue", use: overdue)
     }
 
-    private func members(_ req: Request) async throws -> [TeamService.Member] {
+    private func reports(_ req: Request) async throws -> [(User, Int)] {
         let principal = try req.principal()
         try principal.require(.viewTeam)
         var errors = FieldErrors()
         let depth = errors.oneOf(req.query["depth"], field: "depth", allowed: ["direct", "all"])
-        try errors.throwIfAny()
-        return try await TeamService(db: req.db, now: req.now).members(of: principal.user, allLevels: depth == "all")
+        try errors.throwIfAny(from: .query)
+        return try await TeamService(db: req.db, now: req.now).reports(of: principal.user, allLevels: depth == "all")
     }
 
     @Sendable func list(req: Request) async throws -> Response {
         let page = try PageParams(from: req)
-        let members = try await members(req)
-        let slice = Array(members.dropFirst(page.offset).prefix(page.perPage))
-        return try req.envelope(slice, pagination: PaginationMeta(page: page.page, perPage: page.perPage, total: members.count))
+        let people = try await reports(req)
+        let members = try await TeamService(db: req.db, now: req.now)
+            .members(for: Array(people.dropFirst(page.offset).prefix(page.perPage)))
+        return try req.envelope(members, pagination: PaginationMeta(page: page.page, perPage: page.perPage, total: people.count))
     }
 
     @Sendable func stats(req: Request) async throws -> Response {
-        try req.envelope(TeamService(db: req.db, now: req.now).stats(of: try await members(req)))
+        let service = TeamService(db: req.db, now: req.now)
+        return try req.envelope(service.stats(of: try await service.members(for: try await reports(req))))
     }
 
+    /// Streamed like the other exports (CSV or JSON by `format`): figures are computed a page of people at a time.
     @Sendable func export(req: Request) async throws -> Response {
-        let members = try await members(req)
-        var csv = CSV.line(["name", "email", "department", "position", "depth", "assigned", "completed", "overdue",
-                            "completion_rate", "average_score", "status"])
-        for member in members {
-            csv += CSV.line([member.user.name, member.user.email, member.user.department ?? "", member.user.position ?? "",
-                             String(member.depth), String(member.assigned), String(member.completed), String(member.overdue),
-                             String(member.completionRate), member.averageScore.map { String($0) } ?? "", member.status])
-        }
-        var headers = HTTPHeaders()
-        headers.contentType = HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"])
-        headers.contentDisposition = .init(.attachment, filename: "team-compliance.csv")
-        return Response(status: .ok, headers: headers, body: .init(string: csv))
+        var errors = FieldErrors()
+        let format = ExportStream.Format.parse(req, errors: &errors)
+        try errors.throwIfAny(from: .query)
+        let people = try await reports(req)
+        let service = TeamService(db: req.db, now: req.now)
+        let header = ["name", "email", "department", "position", "depth", "assigned", "completed", "overdue",
+                      "completion_rate", "average_score", "status"]
+        return ExportStream.response(
+            format: format, filename: "team-compliance", header: header,
+            cells: { (member: TeamService.Member) in
+                [member.user.name, member.user.email, member.user.department ?? "", member.user.position ?? "",
+                 String(member.depth), String(member.assigned), String(member.completed), String(member.overdue),
+                 String(member.completionRate), member.averageScore.map { String($0) } ?? "", member.status]
+            },
+            keyStyle: req.keyStyle,
+            nextPage: { after in
+                let start = after.flatMap(Int.init) ?? 0
+                let end = min(start + ExportsController.pageSize, people.count)
+                guard start < end else { return ([], nil) }
+                return (try await service.members(for: Array(people[start..<end])), String(end))
+            })
     }
 
     @Sendable func overdue(req: Request) async throws -> Response {
@@ -53,7 +65,7 @@ struct TeamController: RouteCollection {
         var errors = FieldErrors()
         let department = errors.optional(req.query["department"], field: "department")
         let managerID = errors.uuid(req.query["manager_id"], field: "manager_id")
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let result = try await OverdueService(db: req.db, now: req.now)
             .list(clientID: client.id!, department: department, managerID: managerID, page: page)

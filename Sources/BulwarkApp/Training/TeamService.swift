@@ -48,6 +48,7 @@ struct TeamService: Sendable {
         var depth = 1
         while !frontier.isEmpty {
             let level = try await User.query(on: db).filter(\.$manager.$id ~~ frontier).filter(\.$client.$id == manager.$client.id ?? UUID())
+                .filter(\.$status != UserErasure.status)
                 .sort(\.$lastName).sort(\.$firstName).all().filter { !seen.contains($0.id!) }
             result += level.map { ($0, depth) }
             seen.formUnion(level.compactMap(\.id))
@@ -58,7 +59,11 @@ struct TeamService: Sendable {
     }
 
     func members(of manager: User, allLevels: Bool) async throws -> [Member] {
-        let people = try await reports(of: manager, allLevels: allLevels)
+        try await members(for: try await reports(of: manager, allLevels: allLevels))
+    }
+
+    /// Training and phishing figures of the given people (with their depth below the manager), in two grouped queries.
+    func members(for people: [(User, Int)]) async throws -> [Member] {
         let ids = people.compactMap { $0.0.id }
         var figures: [UUID: (assigned: Int, completed: Int, overdue: Int, dueSoon: Int, average: Double?)] = [:]
         if !ids.isEmpty {

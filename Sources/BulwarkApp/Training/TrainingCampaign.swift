@@ -23,6 +23,8 @@ final class TrainingCampaign: Model, @unchecked Sendable {
     @Field(key: "auto_enroll") var autoEnroll: Bool
     @OptionalField(key: "created_by") var createdBy: UUID?
     @OptionalField(key: "activated_at") var activatedAt: Date?
+    /// Set when the campaign was deleted after it ran; it stays only for the reports on its enrolments.
+    @OptionalField(key: "deleted_at") var deletedAt: Date?
     @OptionalField(key: "completed_at") var completedAt: Date?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
@@ -143,5 +145,15 @@ struct CreateTrainingCampaignsAndEnrollments: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema(Enrollment.schema).delete()
         try await database.schema(TrainingCampaign.schema).delete()
+    }
+}
+
+struct UpdateTrainingCampaignsAddDeletedAt: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(TrainingCampaign.schema).field("deleted_at", .datetime).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(TrainingCampaign.schema).deleteField("deleted_at").update()
     }
 }

@@ -17,11 +17,16 @@ enum CSRF {
     static func verify(_ req: Request, principal: Principal) throws {
         struct Form: Decodable { var _csrf: String? }
         let sent = (try? req.content.decode(Form.self))?._csrf ?? ""
-        let expected = token(for: principal, app: req.application)
-        guard !expected.isEmpty, sent.utf8.count == expected.utf8.count,
-              zip(sent.utf8, expected.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+        guard matches(sent, principal: principal, app: req.application) else {
             throw APIError.forbidden("The form has expired; reload the page and try again.")
         }
+    }
+
+    /// Constant-time comparison with this session's token.
+    static func matches(_ sent: String, principal: Principal, app: Application) -> Bool {
+        let expected = token(for: principal, app: app)
+        return !expected.isEmpty && sent.utf8.count == expected.utf8.count
+            && zip(sent.utf8, expected.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0
     }
 }
 

@@ -102,6 +102,6 @@ struct DashboardAuthController: RouteCollection {
         if principal.has(.viewUsers), let client { userCount = try await scope.users(of: client).count() }
         return try await req.page("home", HomePage(
             layout: Layout(title: "Home", principal: principal, req: req), clientName: client?.name,
-            userCount: userCount, permissions: principal.role.permissions.map(\.rawValue)))
+            userCount: userCount, permissions: principal.permissionNames))
     }
 }

@@ -146,7 +146,7 @@ struct DashboardUsersController: RouteCollection {
         try scope.require(.manageUsers)
         let client = try await scope.actingClient()
         let user = try await scope.user(req.parameters.get("id"), of: client)
-        try await req.userService().delete(user, hard: false, in: client)
+        _ = try await req.userService().update(user, with: UserInput(status: "inactive"), in: client)
         return req.redirect(to: DashboardPath.users + "?notice=user_deactivated")
     }
 

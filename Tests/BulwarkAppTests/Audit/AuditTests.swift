@@ -1,4 +1,5 @@
 @testable import BulwarkApp
+import Crypto
 import Fluent
 import SQLKit
 import Testing
@@ -35,7 +36,7 @@ import VaporTesting
             let future = JSON(try await app.send(.GET, "/api/v1/audit-logs?from=2999-01-01", token: tenant.token))
             #expect(future["data"].array.isEmpty)
             let invalid = try await app.send(.GET, "/api/v1/audit-logs?from=yesterday&to=2020-01-01", token: tenant.token)
-            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(invalid, .badRequest, "VALIDATION_ERROR")
         }
     }
 
@@ -48,7 +49,7 @@ import VaporTesting
             #expect(created.status == .created)
             #expect(JSON(created)["data"]["details"]["note"].string == "ok")
             let invalid = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "Not Valid!"])
-            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(invalid, .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.POST, "/api/v1/audit-logs", json: ["action": "a.b"]), .unauthorized, "UNAUTHORIZED")
             let learner = try await Factory.user(app, in: tenant)
             let forbidden = try await app.send(.POST, "/api/v1/audit-logs", token: try await Factory.token(app, for: learner),
@@ -67,21 +68,113 @@ import VaporTesting
         }
     }
 
+    /// Five custom entries in one client's chain (plus the chain's registration in the system chain).
+    private func chainOfFive(_ app: Application) async throws -> TestTenant {
+        let tenant = try await Factory.tenant(app)
+        for index in 0..<5 {
+            let response = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "step.n\(index)"])
+            #expect(response.status == .created)
+        }
+        return tenant
+    }
+
+    private func verify(_ app: Application) async throws -> AuditVerifier.Result {
+        try await AuditVerifier(db: app.db).verify()
+    }
+
     @Test func verifyFindsTheFirstBrokenLink() async throws {
         try await withBulwark { app in
-            let tenant = try await Factory.tenant(app)
-            for index in 0..<5 {
-                _ = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "step.n\(index)"])
-            }
-            let service = AuditService(db: app.db, now: Date())
-            let intact = try await service.verify()
+            _ = try await chainOfFive(app)
+            let intact = try await verify(app)
             #expect(intact.broken == nil)
-            #expect(intact.checked == 5)
+            #expect(intact.checked == 6)
 
-            try await app.db.sql.raw("UPDATE audit_entries SET action = 'step.forged' WHERE action = 'step.n2'").run()
-            let tampered = try await service.verify()
+            try await app.db.sql.raw("UPDATE audit_entries SET action = 'custom.step.forged' WHERE action = 'custom.step.n2'").run()
+            let tampered = try await verify(app)
             #expect(tampered.broken?.seq == 3)
             #expect(tampered.broken?.reason.contains("altered") == true)
+        }
+    }
+
+    @Test func removingTheNewestEntriesIsDetected() async throws {
+        try await withBulwark { app in
+            let tenant = try await chainOfFive(app)
+            try await app.db.sql.raw("DELETE FROM audit_entries WHERE client_id = \(bind: tenant.client.id!) AND seq > 3").run()
+            let truncated = try await verify(app)
+            #expect(truncated.broken?.chainKey == "client:\(tenant.clientID)")
+            #expect(truncated.broken?.reason.contains("removed") == true)
+        }
+    }
+
+    @Test func rewritingAChainAndItsHeadWithoutTheKeyIsDetected() async throws {
+        try await withBulwark { app in
+            let tenant = try await chainOfFive(app)
+            let chainKey = "client:\(tenant.clientID)"
+            // Someone with the database only: drop the last two entries and point the head at the third, whose hash is
+            // right there in the table. Without the key the head's MAC cannot follow.
+            try await app.db.sql.raw("DELETE FROM audit_entries WHERE chain_key = \(bind: chainKey) AND seq > 3").run()
+            try await app.db.sql.raw("""
+                UPDATE audit_chain_heads SET seq = 3, hash = (SELECT hash FROM audit_entries WHERE chain_key = \(bind: chainKey) AND seq = 3)
+                WHERE chain_key = \(bind: chainKey)
+                """).run()
+            let result = try await verify(app)
+            #expect(result.broken?.chainKey == chainKey)
+            #expect(result.broken?.reason.contains("not authentic") == true)
+            // And nothing is appended on top of a head that is not authentic: the change fails loudly instead.
+            let refused = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "after.tampering"])
+            expectError(refused, .internalServerError, "INTERNAL_ERROR")
+        }
+    }
+
+    @Test func deletingAWholeChainIsDetected() async throws {
+        try await withBulwark { app in
+            let tenant = try await chainOfFive(app)
+            let chainKey = "client:\(tenant.clientID)"
+            try await app.db.sql.raw("DELETE FROM audit_entries WHERE chain_key = \(bind: chainKey)").run()
+            try await app.db.sql.raw("DELETE FROM audit_chain_heads WHERE chain_key = \(bind: chainKey)").run()
+            let result = try await verify(app)
+            #expect(result.broken?.chainKey == chainKey)
+            #expect(result.broken?.reason.contains("deleted") == true)
+        }
+    }
+
+    @Test func chainsWrittenBeforeHeadsWereSealedStillVerify() async throws {
+        try await withBulwark { app in
+            let tenant = try await chainOfFive(app)
+            // Make the database look as it did before the upgrade: no MACs, no registrations in the system chain.
+            try await app.db.sql.raw("DELETE FROM audit_entries WHERE chain_key = 'system'").run()
+            try await app.db.sql.raw("DELETE FROM audit_chain_heads WHERE chain_key = 'system'").run()
+            try await app.db.sql.raw("UPDATE audit_chain_heads SET mac = NULL").run()
+            try await SealAuditChains.sealLegacyChains(on: app.db, key: app.auditSealKey)
+            let result = try await verify(app)
+            #expect(result.broken == nil)
+            #expect(result.checked == 6)
+            // Appending continues the sealed chain.
+            let next = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "after.upgrade"])
+            #expect(next.status == .created)
+            #expect(try await verify(app).broken == nil)
+        }
+    }
+
+    @Test func verifyCommandNeedsTheKey() async throws {
+        try await withBulwark { app in
+            _ = try await chainOfFive(app)
+            let otherKey = AuditSeal.derive(from: SymmetricKey(size: .bits256))
+            let result = try await AuditSeal.$key.withValue(otherKey) { try await AuditVerifier(db: app.db).verify() }
+            #expect(result.broken?.reason.contains("not authentic") == true)
+        }
+    }
+
+    @Test func clientEntriesLiveInTheirOwnNamespace() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let forged = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "auth.login"])
+            #expect(forged.status == .created)
+            #expect(JSON(forged)["data"]["action"].string == "custom.auth.login")
+            let logins = JSON(try await app.send(.GET, "/api/v1/audit-logs?action=auth.login", token: tenant.token))
+            #expect(logins["data"].array.isEmpty)
+            let erased = JSON(try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "custom.user.erased"]))
+            #expect(erased["data"]["action"].string == "custom.user.erased")
         }
     }
 
@@ -97,9 +190,9 @@ import VaporTesting
                 }
                 try await group.waitForAll()
             }
-            let result = try await AuditService(db: app.db, now: Date()).verify()
+            let result = try await AuditVerifier(db: app.db).verify()
             #expect(result.broken == nil)
-            #expect(result.checked == 20)
+            #expect(result.checked == 21)
         }
     }
 }

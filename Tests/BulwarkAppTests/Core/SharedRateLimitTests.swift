@@ -1,5 +1,6 @@
 @testable import BulwarkApp
 import Foundation
+import NIOPosix
 import Testing
 import Vapor
 import VaporTesting
@@ -16,6 +17,7 @@ import VaporTesting
         }
         try await withBulwark(adjust: adjust) { first in
             let second = try await Application.make(.testing)
+            second.threadPool = NIOThreadPool(numberOfThreads: 2)
             second.bcryptCost = 4
             var settings = testSettings()
             adjust(&settings)

@@ -45,7 +45,7 @@ import VaporTesting
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
             let invalid = try await app.send(.POST, "/api/v1/api-keys", token: tenant.token, json: ["role": "wizard", "company_wide": true])
-            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(invalid, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(invalid)["error"]["details"].keys == ["name", "role", "company_wide"])
             let above = try await app.send(.POST, "/api/v1/api-keys", token: tenant.token, json: ["name": "x", "role": "super_admin"])
             expectError(above, .forbidden, "FORBIDDEN")

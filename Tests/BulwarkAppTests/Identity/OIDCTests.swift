@@ -30,36 +30,95 @@ import VaporTesting
         }
     }
 
-    private func token(_ key: ES256PrivateKey, kid: String, email: String, audience: String = "bulwark",
+    private func token(_ key: ES256PrivateKey, kid: String = "idp-key-1", email: String?, verified: Bool? = true,
+                       subject: String = "idp|123", audience: String = "bulwark",
                        expires: Date = Date().addingTimeInterval(600)) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(ecdsa: key, kid: JWKIdentifier(string: kid))
-        let payload = OIDCPayload(iss: .init(value: Self.issuer), sub: .init(value: "idp|123"), aud: .init(value: [audience]),
-                                  exp: .init(value: expires), email: email)
+        let payload = OIDCPayload(iss: .init(value: Self.issuer), sub: .init(value: subject), aud: .init(value: [audience]),
+                                  exp: .init(value: expires), email: email, emailVerified: verified)
         return try await keys.sign(payload, kid: JWKIdentifier(string: kid))
     }
 
-    @Test func acceptsTokensOfTheConfiguredIssuerForKnownUsers() async throws {
+    /// Runs `body` against a Bulwark that accepts the local issuer's tokens.
+    private func withIssuer(_ body: @escaping (Application, ES256PrivateKey) async throws -> Void) async throws {
         let key = ES256PrivateKey()
         try await withJWKSServer(key, kid: "idp-key-1") { jwksURL in
             try await withBulwark(adjust: {
                 $0.oidc = .init(issuer: Self.issuer, audience: "bulwark", jwksURL: jwksURL)
-            }) { app in
-                let tenant = try await Factory.tenant(app)
-                let valid = try await token(key, kid: "idp-key-1", email: tenant.admin.email.uppercased())
-                let me = try await app.send(.GET, "/api/v3/auth/user", token: valid)
-                #expect(me.status == .ok)
-                #expect(JSON(me)["data"]["email"].string == tenant.admin.email)
+            }) { app in try await body(app, key) }
+        }
+    }
 
-                let wrongAudience = try await token(key, kid: "idp-key-1", email: tenant.admin.email, audience: "someone-else")
-                expectError(try await app.send(.GET, "/api/v3/auth/user", token: wrongAudience), .unauthorized, "UNAUTHORIZED")
-                let stranger = try await token(key, kid: "idp-key-1", email: "nobody@example.test")
-                expectError(try await app.send(.GET, "/api/v3/auth/user", token: stranger), .unauthorized, "UNAUTHORIZED")
-                let expired = try await token(key, kid: "idp-key-1", email: tenant.admin.email, expires: Date().addingTimeInterval(-60))
-                expectError(try await app.send(.GET, "/api/v3/auth/user", token: expired), .unauthorized, "UNAUTHORIZED")
-                let forged = try await token(ES256PrivateKey(), kid: "idp-key-1", email: tenant.admin.email)
-                expectError(try await app.send(.GET, "/api/v3/auth/user", token: forged), .unauthorized, "UNAUTHORIZED")
-            }
+    private func status(_ app: Application, _ token: String) async throws -> HTTPStatus {
+        try await app.send(.GET, "/api/v3/auth/user", token: token).status
+    }
+
+    @Test func acceptsVerifiedTokensOfTheConfiguredIssuerAndLinksTheAccount() async throws {
+        try await withIssuer { app, key in
+            let tenant = try await Factory.tenant(app)
+            let valid = try await token(key, email: tenant.admin.email.uppercased())
+            let me = try await app.send(.GET, "/api/v3/auth/user", token: valid)
+            #expect(me.status == .ok)
+            #expect(JSON(me)["data"]["email"].string == tenant.admin.email)
+            let link = try #require(try await IdentityLink.query(on: app.db).first())
+            #expect(link.$user.id == tenant.admin.id && link.issuer == Self.issuer && link.subject == "idp|123")
+
+            // Afterwards the link decides, not the email claim: the same subject with another email still signs in.
+            #expect(try await status(app, try await token(key, email: "renamed@elsewhere.test", verified: false)) == .ok)
+
+            let wrongAudience = try await token(key, email: tenant.admin.email, audience: "someone-else")
+            #expect(try await status(app, wrongAudience) == .unauthorized)
+            let expired = try await token(key, email: tenant.admin.email, expires: Date().addingTimeInterval(-60))
+            #expect(try await status(app, expired) == .unauthorized)
+            let forged = try await token(ES256PrivateKey(), email: tenant.admin.email)
+            #expect(try await status(app, forged) == .unauthorized)
+        }
+    }
+
+    @Test func anUnverifiedEmailNeverSignsAnyoneIn() async throws {
+        try await withIssuer { app, key in
+            let tenant = try await Factory.tenant(app)
+            #expect(try await status(app, try await token(key, email: tenant.admin.email, verified: false)) == .unauthorized)
+            #expect(try await status(app, try await token(key, email: tenant.admin.email, verified: nil)) == .unauthorized)
+            #expect(try await status(app, try await token(key, email: "nobody@example.test")) == .unauthorized)
+            #expect(try await IdentityLink.query(on: app.db).count() == 0)
+        }
+    }
+
+    @Test func aSecondSubjectCannotClaimALinkedAccount() async throws {
+        try await withIssuer { app, key in
+            let tenant = try await Factory.tenant(app)
+            #expect(try await status(app, try await token(key, email: tenant.admin.email, subject: "idp|first")) == .ok)
+            #expect(try await status(app, try await token(key, email: tenant.admin.email, subject: "idp|second")) == .unauthorized)
+            #expect(try await IdentityLink.query(on: app.db).count() == 1)
+        }
+    }
+
+    @Test func onlyPeopleOfTheIssuersCompanyAndNeverAnUnlinkedSuperAdmin() async throws {
+        try await withIssuer { app, key in
+            let home = try await Factory.tenant(app, name: "Home")
+            let other = try await Factory.tenant(app, name: "Other")
+            // The issuer belongs to the first company (no BULWARK_OIDC_COMPANY_ID): the other company's people are out.
+            #expect(try await status(app, try await token(key, email: other.admin.email, subject: "idp|other")) == .unauthorized)
+            let root = try await Factory.user(app, company: home.company, client: nil, role: .superAdmin, email: "root@home.test")
+            #expect(try await status(app, try await token(key, email: root.email, subject: "idp|root")) == .unauthorized)
+            #expect(try await IdentityLink.query(on: app.db).count() == 0)
+        }
+    }
+
+    @Test func logoutUserRevokesAnExternalTokenUntilItExpires() async throws {
+        try await withIssuer { app, key in
+            let tenant = try await Factory.tenant(app)
+            let external = try await token(key, email: tenant.admin.email)
+            #expect(try await status(app, external) == .ok)
+            let out = try await app.send(.GET, "/api/v3/auth/logout-user", token: external)
+            #expect(out.status == .ok)
+            #expect(JSON(out)["success"].bool == true)
+            #expect(JSON(out)["message"].string == "User logged out successfully")
+            #expect(try await status(app, external) == .unauthorized)
+            // Another token of the same person still works: only the presented one is revoked.
+            #expect(try await status(app, try await token(key, email: tenant.admin.email, expires: Date().addingTimeInterval(900))) == .ok)
         }
     }
 
@@ -67,7 +126,7 @@ import VaporTesting
         let key = ES256PrivateKey()
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
-            let external = try await token(key, kid: "idp-key-1", email: tenant.admin.email)
+            let external = try await token(key, email: tenant.admin.email)
             expectError(try await app.send(.GET, "/api/v3/auth/user", token: external), .unauthorized, "UNAUTHORIZED")
         }
     }

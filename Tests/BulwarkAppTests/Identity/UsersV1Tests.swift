@@ -39,7 +39,7 @@ import VaporTesting
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
             let response = try await app.send(.GET, "/api/v1/users?sort=password_hash&status=gone&manager_id=x", token: tenant.token)
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"].keys == ["sort", "status", "manager_id"])
         }
     }
@@ -90,7 +90,7 @@ import VaporTesting
             let response = try await app.send(.POST, "/api/v1/users", token: tenant.token, json: [
                 "email": "not-an-email", "role": "emperor", "status": "zombie", "manager_id": UUID().uuidString, "password": "short",
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"].keys == ["first_name", "last_name", "email", "role", "status", "manager_id", "password"])
         }
     }
@@ -102,7 +102,7 @@ import VaporTesting
             let response = try await app.send(.POST, "/api/v1/users", token: tenant.token, json: [
                 "first_name": "D", "last_name": "U", "email": "DUP@acme.test",
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"]["email"].exists)
         }
     }
@@ -148,32 +148,54 @@ import VaporTesting
             let invalid = try await app.send(.PUT, "/api/v1/users/\(user.id!)", token: tenant.token, json: [
                 "manager_id": user.id!.uuidString, "email": "x",
             ])
-            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(invalid, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(invalid)["error"]["details"].keys == ["manager_id", "email"])
             expectError(try await app.send(.PUT, "/api/v1/users/\(user.id!)", json: [:]), .unauthorized, "UNAUTHORIZED")
         }
     }
 
-    @Test func deleteDeactivatesAndHardDeleteErases() async throws {
+    @Test func deleteRemovesThePersonButKeepsTheirHistoryPseudonymous() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
-            let soft = try await Factory.user(app, in: tenant)
-            let softToken = try await Factory.token(app, for: soft)
-            let deactivated = try await app.send(.DELETE, "/api/v1/users/\(soft.id!)", token: tenant.token)
-            #expect(JSON(deactivated)["data"]["status"].string == "inactive")
-            #expect(try await User.find(soft.id, on: app.db)?.status == "inactive")
-            expectError(try await app.send(.GET, "/api/v3/auth/user", token: softToken), .unauthorized, "UNAUTHORIZED")
-
-            let hard = try await Factory.user(app, in: tenant)
+            let gone = try await Factory.user(app, in: tenant, email: "gone@acme.test", firstName: "Gina", lastName: "Gone")
+            let goneToken = try await Factory.token(app, for: gone)
             let report = try await Factory.user(app, in: tenant)
-            report.$manager.id = hard.id
+            report.$manager.id = gone.id
             try await report.save(on: app.db)
-            let erased = try await app.send(.DELETE, "/api/v1/users/\(hard.id!)?hard=true", token: tenant.token)
-            #expect(JSON(erased)["data"]["erased"].bool == true)
-            #expect(try await User.find(hard.id, on: app.db) == nil)
+            let module = try await TrainingFactory.builtinModule(app)
+            _ = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module])
+            let enrolments = try await TrainingFactory.enrollments(app, of: gone)
+            #expect(enrolments.count == 1)
+
+            let deleted = try await app.send(.DELETE, "/api/v1/users/\(gone.id!)", token: tenant.token)
+            #expect(deleted.status == .ok)
+            #expect(JSON(deleted)["data"]["id"].string == gone.id!.uuidString.lowercased() || JSON(deleted)["data"]["id"].string == gone.id!.uuidString)
+            #expect(JSON(deleted)["data"]["deleted"].bool == true)
+            // Gone from every view: 404, no list, no search, no v4, no sign-in.
+            expectError(try await app.send(.GET, "/api/v1/users/\(gone.id!)", token: tenant.token), .notFound, "NOT_FOUND")
+            let list = JSON(try await app.send(.GET, "/api/v1/users?per_page=100", token: tenant.token))
+            #expect(!list["data"].array.contains { $0["id"].string?.lowercased() == gone.id!.uuidString.lowercased() })
+            #expect(JSON(try await app.send(.GET, "/api/v1/users?search=gina", token: tenant.token))["data"].array.isEmpty)
+            let msp = try await Factory.user(app, company: tenant.company, client: nil, role: .mspAdmin)
+            let v4 = JSON(try await app.send(.GET, "/api/v4/users?per_page=100", token: try await Factory.token(app, for: msp)))
+            #expect(!v4["data"].array.contains { $0["email"].string == "gone@acme.test" })
+            expectError(try await app.send(.GET, "/api/v3/auth/user", token: goneToken), .unauthorized, "UNAUTHORIZED")
+            expectError(try await app.send(.DELETE, "/api/v1/users/\(gone.id!)", token: tenant.token), .notFound, "NOT_FOUND")
+            // The history stays, naming nobody.
+            let tombstone = try #require(try await User.find(gone.id, on: app.db))
+            #expect(tombstone.email != "gone@acme.test" && tombstone.firstName != "Gina" && tombstone.passwordHash == nil)
+            #expect(try await TrainingFactory.enrollments(app, of: tombstone).count == 1)
             #expect(try await User.find(report.id, on: app.db)?.$manager.id == nil)
-            expectError(try await app.send(.DELETE, "/api/v1/users/\(report.id!)?hard=maybe", token: tenant.token),
-                        .unprocessableEntity, "VALIDATION_ERROR")
+            #expect(try await AuditEntry.query(on: app.db).filter(\.$action == "user.erased").count() == 1)
+            // The address is free again.
+            let again = try await app.send(.POST, "/api/v1/users", token: tenant.token,
+                                           json: ["first_name": "G", "last_name": "Again", "email": "gone@acme.test"])
+            #expect(again.status == .created)
+            // Deactivating is a PUT of status.
+            let paused = try await app.send(.PUT, "/api/v1/users/\(report.id!)", token: tenant.token, json: ["status": "inactive"])
+            #expect(JSON(paused)["data"]["status"].string == "inactive")
+            try await expectOtherTenantGets404(app, .DELETE, "/api/v1/users/\(report.id!)")
+            #expect(try await User.find(report.id, on: app.db)?.deletedAt == nil)
             expectError(try await app.send(.DELETE, "/api/v1/users/\(report.id!)"), .unauthorized, "UNAUTHORIZED")
         }
     }
@@ -235,9 +257,9 @@ import VaporTesting
             let tenant = try await Factory.tenant(app)
             let response = try await app.send(.POST, "/api/v1/users/import", token: tenant.token, body: "name,mail\nA,b@c.d",
                                               contentType: HTTPMediaType(type: "text", subType: "csv"))
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             let empty = try await app.send(.POST, "/api/v1/users/import", token: tenant.token)
-            expectError(empty, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(empty, .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.POST, "/api/v1/users/import", body: "x"), .unauthorized, "UNAUTHORIZED")
         }
     }

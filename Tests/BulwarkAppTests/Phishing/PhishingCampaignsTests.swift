@@ -28,7 +28,7 @@ import VaporTesting
             #expect(detail["data"]["status"].string == "sending")
             #expect(detail["data"]["progress"]["total"].int == 5)
             #expect(detail["data"]["progress"]["queued"].int == 5)
-            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/send", token: tenant.token), .conflict, "CONFLICT")
+            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/send", token: tenant.token), .badRequest, "CONFLICT")
         }
         await fixture.stop()
     }
@@ -41,15 +41,15 @@ import VaporTesting
                 "throttle_per_minute": 0, "tracking_url": "javascript:alert(1)", "training_module_id": "x",
                 "launch_at": "2030-01-02T00:00:00Z", "send_by": "2030-01-01T00:00:00Z",
             ])
-            expectError(invalid, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(invalid, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(invalid)["error"]["details"].keys == ["name", "template_ids", "template_assignment", "sending_profile_id", "send_by",
                                                                "throttle_per_minute", "training_module_id", "tracking_url"])
             let draft = JSON(try await app.send(.POST, "/api/v1/phishing/campaigns", token: tenant.token, json: [
                 "name": "No profile", "template_ids": [try await PhishingFactory.builtinTemplate(app).id!.uuidString],
             ]))
             let id = try #require(draft["data"]["id"].string)
-            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/send", token: tenant.token), .unprocessableEntity, "VALIDATION_ERROR")
-            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/complete", token: tenant.token), .conflict, "CONFLICT")
+            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/send", token: tenant.token), .badRequest, "VALIDATION_ERROR")
+            expectError(try await app.send(.POST, "/api/v1/phishing/campaigns/\(id)/complete", token: tenant.token), .badRequest, "CONFLICT")
             try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/campaigns/\(id)")
             try await expectOtherTenantGets404(app, .PUT, "/api/v1/phishing/campaigns/\(id)", json: ["name": "x"])
             try await expectOtherTenantGets404(app, .POST, "/api/v1/phishing/campaigns/\(id)/send")

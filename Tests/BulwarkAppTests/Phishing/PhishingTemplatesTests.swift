@@ -35,7 +35,7 @@ import VaporTesting
             var body = Self.valid
             body["html"] = "<p>Hello</p>\n<p>{{#first_name}} never closed</p>"
             let response = try await app.send(.POST, "/api/v1/phishing/templates", token: tenant.token, json: body)
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             let message = JSON(response)["error"]["details"]["html"][0].string ?? ""
             #expect(message.contains("line"))
             #expect(message.contains("column"))
@@ -57,7 +57,7 @@ import VaporTesting
             let landing = try await app.send(.GET, "/api/v1/phishing/templates/\(id)/preview?part=landing", token: tenant.token)
             #expect(landing.body.string.contains("<form"))
             expectError(try await app.send(.GET, "/api/v1/phishing/templates/\(id)/preview?part=pdf", token: tenant.token),
-                        .unprocessableEntity, "VALIDATION_ERROR")
+                        .badRequest, "VALIDATION_ERROR")
         }
     }
 
@@ -130,7 +130,7 @@ import VaporTesting
             #expect(fixture.messages.first?.to == ["it@acme.test"])
             #expect(fixture.messages.first?.from == "bounces@sim.acme.test")
             expectError(try await app.send(.POST, "/api/v1/phishing/sending-profiles/\(id)/test", token: tenant.token, json: ["to": "nope"]),
-                        .unprocessableEntity, "VALIDATION_ERROR")
+                        .badRequest, "VALIDATION_ERROR")
         }
         await fixture.stop()
     }

@@ -77,7 +77,10 @@ import VaporTesting
         let fixture = try SMTPFixture()
         try await fixture.start()
         let clock = ManualClock()
-        try await withBulwark(clock: clock, adjust: { $0.phishingGatewayRanges = [IPv4Range("203.0.113.0/24")!] }) { app in
+        try await withBulwark(clock: clock, adjust: {
+            $0.phishingGatewayRanges = [IPNetwork("203.0.113.0/24")!]
+            $0.trustedProxies = [IPNetwork(Application.testPeer)!]  // the gateway's address arrives through our proxy
+        }) { app in
             let (_, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
             _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers("Mozilla/5.0 (compatible; Barracuda Sentinel)"))
             _ = try await app.send(.HEAD, "/api/phishing/track/click/\(simulation.token)", headers: headers())
@@ -194,7 +197,7 @@ import VaporTesting
             #expect(lines.contains { $0.contains("target@acme.test") && $0.contains("clicked") })
             let json = JSON(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export?format=json&status=clicked", token: token))
             #expect(json["data"].array.count == 1)
-            expectError(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export?format=pdf", token: token), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/export?format=pdf", token: token), .badRequest, "VALIDATION_ERROR")
             try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/campaigns/\(campaign)/export")
         }
         await fixture.stop()

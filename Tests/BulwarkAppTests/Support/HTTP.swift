@@ -1,5 +1,6 @@
 @testable import BulwarkApp
 import Foundation
+import NIOCore
 import Testing
 import Vapor
 import VaporTesting
@@ -11,7 +12,7 @@ struct JSON: @unchecked Sendable {
 
     init(_ value: Any?) { self.value = value }
 
-    init(_ response: TestingHTTPResponse) {
+    init(_ response: TestResponse) {
         value = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView), options: [.fragmentsAllowed])
     }
 
@@ -31,10 +32,23 @@ struct JSON: @unchecked Sendable {
     var exists: Bool { value != nil }
 }
 
+/// One answer of the app under test.
+struct TestResponse: Sendable {
+    var status: HTTPStatus
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+}
+
 extension Application {
-    /// Sends one request. `json` is encoded as the body; `token` goes in the Authorization header.
+    /// The TCP peer every test request comes from unless a test says otherwise (a documentation address, RFC 5737).
+    static let testPeer = "192.0.2.10"
+
+    /// Sends one request through the whole middleware stack, from `peer` as the TCP peer address (VaporTesting's
+    /// in-memory requests have none, and the client address matters to rate limits, audit entries and tracking).
+    /// `json` is encoded as the body; `token` goes in the Authorization header.
     func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil,
-              body: String? = nil, contentType: HTTPMediaType? = nil, headers extra: HTTPHeaders = [:]) async throws -> TestingHTTPResponse {
+              body: String? = nil, contentType: HTTPMediaType? = nil, headers extra: HTTPHeaders = [:],
+              peer: String = Application.testPeer) async throws -> TestResponse {
         var headers = extra
         if let token { headers.bearerAuthorization = .init(token: token) }
         var buffer: ByteBuffer?
@@ -45,12 +59,19 @@ extension Application {
             headers.contentType = contentType ?? .plainText
             buffer = ByteBuffer(string: body)
         }
-        return try await testing().sendRequest(method, path, headers: headers, body: buffer)
+        headers.replaceOrAdd(name: .contentLength, value: String(buffer?.readableBytes ?? 0))
+        try await asyncBoot()
+        let request = Request(application: self, method: method, url: URI(string: path), headers: headers,
+                              collectedBody: buffer, remoteAddress: try SocketAddress(ipAddress: peer, port: 40_000),
+                              logger: logger, on: eventLoopGroup.next())
+        let response = try await responder.respond(to: request).get()
+        let collected = try await response.body.collect(on: request.eventLoop).get() ?? ByteBuffer()
+        return TestResponse(status: response.status, headers: response.headers, body: collected)
     }
 }
 
 /// Asserts the error envelope and code.
-func expectError(_ response: TestingHTTPResponse, _ status: HTTPResponseStatus, _ code: String,
+func expectError(_ response: TestResponse, _ status: HTTPResponseStatus, _ code: String,
                  sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(response.status == status, "body: \(response.body.string)", sourceLocation: sourceLocation)
     let json = JSON(response)
@@ -64,4 +85,15 @@ func expectOtherTenantGets404(_ app: Application, _ method: HTTPMethod, _ path: 
     let outsider = try await Factory.tenant(app, name: "Outsider\(UUID().uuidString.prefix(4))")
     let response = try await app.send(method, path, token: outsider.token, json: json)
     expectError(response, .notFound, "NOT_FOUND", sourceLocation: sourceLocation)
+}
+
+/// Signs in through the dashboard form and returns a Cookie header carrying the session.
+func signInCookie(_ app: Application, email: String, password: String = "password123",
+                  sourceLocation: SourceLocation = #_sourceLocation) async throws -> HTTPHeaders {
+    let response = try await app.send(.POST, "/login", body: "email=\(email)&password=\(password)", contentType: .urlEncodedForm)
+    #expect(response.status == .seeOther, sourceLocation: sourceLocation)
+    let cookie = try #require(response.headers.setCookie?[PrincipalAuthenticator.cookieName], sourceLocation: sourceLocation)
+    var headers = HTTPHeaders()
+    headers.cookie = HTTPCookies(dictionaryLiteral: (PrincipalAuthenticator.cookieName, .init(string: cookie.string)))
+    return headers
 }

@@ -27,9 +27,12 @@ final class SMTPFixture: Sendable {
     let rcptReplies: [String: String]
     /// TLS from the first byte (SMTPS, port 465 style) instead of STARTTLS.
     let implicitTLS: Bool
+    /// The first line the server sends (e.g. "554 go away" to refuse at greeting).
+    let greeting: String
 
     init(credentials: (String, String)? = nil, withTLS: Bool = false, implicitTLS: Bool = false,
-         rcptReplies: [String: String] = [:]) throws {
+         rcptReplies: [String: String] = [:], greeting: String = "220 fixture.test ESMTP ready") throws {
+        self.greeting = greeting
         self.credentials = credentials.map { (user: $0.0, password: $0.1) }
         self.rcptReplies = rcptReplies
         self.implicitTLS = implicitTLS
@@ -80,7 +83,7 @@ final class SMTPFixture: Sendable {
             var user: String?
             var from = ""
             var recipients: [String] = []
-            try await reply("220 fixture.test ESMTP ready")
+            try await reply(greeting)
             while true {
                 let line = try await reader.readLine()
                 let upper = line.uppercased()

@@ -1,6 +1,8 @@
 @testable import BulwarkApp
 import Fluent
+import SQLKit
 import Foundation
+import NIOPosix
 import Testing
 import Vapor
 import VaporTesting
@@ -26,11 +28,43 @@ enum TestDatabase {
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else { return nil }
         return url
     }
+
+    /// Tables that keep their rows between tests: Fluent's record of migrations and the built-in library (loaded
+    /// once; its customer-made rows are deleted like everything else).
+    static let kept: Set<String> = ["_fluent_migrations", "content_versions"]
+    static let library: Set<String> = ["training_modules", "phishing_templates"]
+
+    /// Empties every table, children before parents. DELETE is far cheaper than TRUNCATE on the few rows a test leaves.
+    static func emptyAllTables(_ db: any Database) async throws {
+        let tables = Set(try await db.sql.raw("""
+            SELECT tablename FROM pg_tables WHERE schemaname = current_schema()
+            """).all().map { try $0.decode(column: "tablename", as: String.self) }).subtracting(kept)
+        let links = try await db.sql.raw("""
+            SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent FROM pg_constraint
+            WHERE contype = 'f' AND connamespace = current_schema()::regnamespace
+            """).all().map { (try $0.decode(column: "child", as: String.self), try $0.decode(column: "parent", as: String.self)) }
+        var remaining = tables
+        var order: [String] = []
+        while !remaining.isEmpty {
+            // A table goes once no remaining table refers to it.
+            let free = remaining.filter { table in !links.contains { $0.1 == table && $0.0 != table && remaining.contains($0.0) } }
+            let batch = free.isEmpty ? remaining : free
+            order += batch.sorted()
+            remaining.subtract(batch)
+        }
+        let ordered = order
+        try await db.transaction { db in
+            for table in ordered {
+                let condition = library.contains(table) ? " WHERE builtin_key IS NULL" : ""
+                try await db.sql.raw("DELETE FROM \(ident: table)\(unsafeRaw: condition)").run()
+            }
+        }
+    }
 }
 
 /// Settings for tests: in-memory SQLite (or DATABASE_URL), limits high enough not to interfere.
 func testSettings() -> Settings {
-    var settings = Settings.fromEnvironment(.testing)
+    var settings = try! Settings.fromEnvironment(.testing)
     settings.database = TestDatabase.postgresURL.map { .postgres($0) } ?? .sqliteMemory
     settings.secretKey = "test-signing-secret"
     settings.masterKey = Data(repeating: 7, count: 32).base64EncodedString()
@@ -38,6 +72,8 @@ func testSettings() -> Settings {
     for category in RateCategory.allCases {
         settings.rateLimits[category] = RateLimitRule(limit: 100_000, window: 60)
     }
+    // The SMTP and HTTP fixtures listen on loopback, as a local relay would; tests of the guard itself use denyAll.
+    settings.outbound = try! OutboundPolicy(allowList: "127.0.0.1, ::1")
     return settings
 }
 
@@ -50,6 +86,9 @@ func withBulwark<T>(
     let sharedDatabase = TestDatabase.postgresURL != nil
     if sharedDatabase { await SharedDatabaseGate.shared.acquire() }
     let app = try await Application.make(.testing)
+    // Each app gets its own blocking pool (SQLite and bcrypt run there): with the process-wide one, a few hundred
+    // parallel tests would wait on two shared threads and time out.
+    app.threadPool = NIOThreadPool(numberOfThreads: 4)
     app.bcryptCost = 4
     if let clock { app.clock = clock }
     var settings = testSettings()
@@ -57,10 +96,9 @@ func withBulwark<T>(
     do {
         try await configure(app, settings: settings)
         if sharedDatabase {
-            // Start from empty tables, then load the built-in library again as a fresh start would.
-            try await app.autoRevert()
-            try await app.autoMigrate()
-            try await syncBuiltinContent(app)
+            // The schema is migrated and the built-in library loaded by `configure` (once per database, not per
+            // test): empty every other table. Reverting and migrating again took seconds per test.
+            try await TestDatabase.emptyAllTables(app.db)
         }
         let result = try await body(app)
         try await app.asyncShutdown()

@@ -19,7 +19,7 @@ enum TrainingFactory {
         input.startAt = now.addingTimeInterval(startIn)
         input.dueAt = now.addingTimeInterval(dueIn)
         input.status = status
-        let scope = Scope(principal: Principal(user: tenant.admin, role: tenant.admin.role, credential: .session(UUID()), boundClientID: nil),
+        let scope = Scope(principal: Principal(user: tenant.admin, credential: .session(UUID())),
                           db: app.db, requestedClientID: nil)
         return try await CampaignService(db: app.db, actor: .system, now: now)
             .create(input, in: tenant.client, modules: ModuleService(scope: scope, actor: .system, now: now))

@@ -41,7 +41,7 @@ import VaporTesting
                 "module_ids": [UUID().uuidString], "audience": ["type": "users", "user_ids": ["nope"]],
                 "start_at": "2030-01-10T00:00:00Z", "due_at": "2030-01-01T00:00:00Z", "reminder_days": [0], "status": "completed",
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"].keys == ["name", "module_ids", "audience.user_ids", "due_at", "reminder_days", "status"])
             expectError(try await app.send(.POST, "/api/v1/campaigns", json: [:]), .unauthorized, "UNAUTHORIZED")
         }
@@ -72,23 +72,35 @@ import VaporTesting
             let tenant = try await Factory.tenant(app)
             let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)])
             let back = try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["status": "draft"])
-            expectError(back, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(back, .badRequest, "VALIDATION_ERROR")
             let done = JSON(try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["status": "completed"]))
             #expect(done["data"]["status"].string == "completed")
             #expect(done["data"]["completed_at"].string != nil)
         }
     }
 
-    @Test func deleteRemovesDraftsAndArchivesTheRest() async throws {
+    @Test func deletedCampaignsAnswer404AndLeaveTheirResultsInReports() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
             let module = try await TrainingFactory.builtinModule(app)
+            let learner = try await Factory.user(app, in: tenant)
             let draft = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module], status: "draft")
             let active = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module])
-            #expect(JSON(try await app.send(.DELETE, "/api/v1/campaigns/\(draft.id!)", token: tenant.token))["data"]["status"].string == "deleted")
+            for campaign in [draft, active] {
+                let deleted = try await app.send(.DELETE, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token)
+                #expect(deleted.status == .ok)
+                #expect(JSON(deleted)["data"]["deleted"].bool == true)
+                expectError(try await app.send(.GET, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token), .notFound, "NOT_FOUND")
+                expectError(try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["name": "x"]),
+                            .notFound, "NOT_FOUND")
+            }
+            #expect(JSON(try await app.send(.GET, "/api/v1/campaigns", token: tenant.token))["data"].array.isEmpty)
             #expect(try await TrainingCampaign.find(draft.id, on: app.db) == nil)
-            #expect(JSON(try await app.send(.DELETE, "/api/v1/campaigns/\(active.id!)", token: tenant.token))["data"]["status"].string == "archived")
+            // The campaign that ran stops, and what its learners did stays in the reports.
             #expect(try await TrainingCampaign.find(active.id, on: app.db)?.status == "archived")
+            #expect(try await TrainingFactory.enrollments(app, of: learner).count == 1)
+            let export = try await app.send(.GET, "/api/v1/export/training-completion", token: tenant.token)
+            #expect(export.body.string.contains(learner.email))
         }
     }
 
@@ -105,7 +117,7 @@ import VaporTesting
             let response = try await app.send(.POST, "/api/v1/campaigns", token: other.token, json: [
                 "name": "x", "module_ids": [created["data"]["id"].string!], "due_at": "2099-01-01T00:00:00Z",
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
         }
     }
 }

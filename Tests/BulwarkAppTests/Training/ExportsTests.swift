@@ -21,7 +21,7 @@ import VaporTesting
             #expect(json["success"].bool == true)
             #expect(json["data"].array.count == 2)
             #expect(json["data"][0]["module_title"].exists)
-            expectError(try await app.send(.GET, "/api/v1/export/training-completion?format=xml", token: tenant.token), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/export/training-completion?format=xml", token: tenant.token), .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.GET, "/api/v1/export/training-completion"), .unauthorized, "UNAUTHORIZED")
             try await expectOtherTenantGets404(app, .GET, "/api/v1/export/training-completion?campaign_id=\(campaign.id!)")
             let other = try await Factory.tenant(app, name: "Other")

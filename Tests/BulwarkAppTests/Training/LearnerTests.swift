@@ -25,7 +25,7 @@ import VaporTesting
 
             let early = try await app.send(.POST, "/api/v1/me/assignments/\(id)/quiz", token: token,
                                            json: ["answers": TrainingFactory.answers(for: module)])
-            expectError(early, .conflict, "CONFLICT")
+            expectError(early, .badRequest, "CONFLICT")
 
             for lesson in module.lessons {
                 let done = try await app.send(.POST, "/api/v1/me/assignments/\(id)/lessons/\(lesson.id)/complete", token: token)
@@ -57,7 +57,7 @@ import VaporTesting
 
             let again = try await app.send(.POST, "/api/v1/me/assignments/\(id)/quiz", token: token,
                                            json: ["answers": TrainingFactory.answers(for: module)])
-            expectError(again, .conflict, "CONFLICT")
+            expectError(again, .badRequest, "CONFLICT")
             #expect(try await AuditEntry.query(on: app.db).filter(\.$action == "training.completed").count() == 1)
         }
     }
@@ -78,7 +78,7 @@ import VaporTesting
             }
             let exhausted = try await app.send(.POST, "/api/v1/me/assignments/\(enrollment.id!)/quiz", token: token,
                                                json: ["answers": TrainingFactory.answers(for: module)])
-            expectError(exhausted, .conflict, "CONFLICT")
+            expectError(exhausted, .badRequest, "CONFLICT")
         }
     }
 
@@ -95,10 +95,10 @@ import VaporTesting
             let response = try await app.send(.POST, "/api/v1/me/assignments/\(enrollment.id!)/quiz", token: token, json: [
                 "answers": [["question_id": "made-up", "selected": [0]], ["question_id": module.questions[0].id, "selected": [9]]],
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"].keys == ["answers.0.question_id", "answers.1.selected", "answers"])
             expectError(try await app.send(.POST, "/api/v1/me/assignments/\(enrollment.id!)/quiz", token: token, json: [:]),
-                        .unprocessableEntity, "VALIDATION_ERROR")
+                        .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.POST, "/api/v1/me/assignments/\(enrollment.id!)/lessons/nope/complete", token: token),
                         .notFound, "NOT_FOUND")
         }

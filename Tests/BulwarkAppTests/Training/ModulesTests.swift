@@ -25,7 +25,7 @@ import VaporTesting
             #expect(list["data"][0]["builtin"].bool == true)
             let phishing = JSON(try await app.send(.GET, "/api/v1/modules?category=phishing", token: tenant.token))
             #expect(phishing["data"].array.count == 1)
-            expectError(try await app.send(.GET, "/api/v1/modules?category=cooking", token: tenant.token), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/modules?category=cooking", token: tenant.token), .badRequest, "VALIDATION_ERROR")
         }
     }
 
@@ -66,7 +66,7 @@ import VaporTesting
                 "questions": [["prompt": "Q", "kind": "single", "options": ["one"], "correct_answers": [3]],
                               ["prompt": "Q2", "kind": "single", "options": ["a", "b", "c"], "correct_answers": [0, 1]]],
             ])
-            expectError(response, .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(response, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(response)["error"]["details"].keys == [
                 "title", "category", "pass_mark", "lessons.0.body", "questions.0.options", "questions.0.correct_answers",
                 "questions.1.correct_answers",

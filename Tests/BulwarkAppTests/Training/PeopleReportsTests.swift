@@ -43,7 +43,7 @@ import VaporTesting
             #expect(reports["data"].array.compactMap { $0["user"]["first_name"].string } == ["Bob"])
             let other = try await Factory.tenant(app, name: "Other")
             #expect(JSON(try await app.send(.GET, "/api/v1/users/overdue", token: other.token))["data"].array.isEmpty)
-            expectError(try await app.send(.GET, "/api/v1/users/overdue?manager_id=x", token: token), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/users/overdue?manager_id=x", token: token), .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.GET, "/api/v1/users/overdue"), .unauthorized, "UNAUTHORIZED")
         }
     }
@@ -68,7 +68,7 @@ import VaporTesting
             #expect(export.headers.contentType?.subType == "csv")
             #expect(export.body.string.hasPrefix("name,email,department"))
             #expect(export.body.string.contains("Alice A"))
-            expectError(try await app.send(.GET, "/api/v1/team?depth=sideways", token: token), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/team?depth=sideways", token: token), .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.GET, "/api/v1/team"), .unauthorized, "UNAUTHORIZED")
             let other = try await Factory.tenant(app, name: "Other")
             let outsider = try await Factory.user(app, in: other, role: .manager)
@@ -97,8 +97,8 @@ import VaporTesting
             _ = try await app.send(.PUT, "/api/v1/leaderboard/settings", token: tenant.token, json: ["show_names": false])
             let anonymous = JSON(try await app.send(.GET, "/api/v1/leaderboard", token: try await Factory.token(app, for: ben)))
             #expect(anonymous["data"].array.compactMap { $0["name"].string } == ["A.A.", "B.B."])
-            expectError(try await app.send(.GET, "/api/v1/leaderboard?period=decade", token: tenant.token), .unprocessableEntity, "VALIDATION_ERROR")
-            expectError(try await app.send(.PUT, "/api/v1/leaderboard/settings", token: tenant.token, json: [:]), .unprocessableEntity, "VALIDATION_ERROR")
+            expectError(try await app.send(.GET, "/api/v1/leaderboard?period=decade", token: tenant.token), .badRequest, "VALIDATION_ERROR")
+            expectError(try await app.send(.PUT, "/api/v1/leaderboard/settings", token: tenant.token, json: [:]), .badRequest, "VALIDATION_ERROR")
             expectError(try await app.send(.GET, "/api/v1/leaderboard"), .unauthorized, "UNAUTHORIZED")
             let other = try await Factory.tenant(app, name: "Other")
             #expect(JSON(try await app.send(.GET, "/api/v1/leaderboard", token: other.token))["data"].array.isEmpty)

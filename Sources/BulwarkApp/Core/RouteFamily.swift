@@ -1,0 +1,38 @@
+import Vapor
+
+/// The three API families of the seeds, told apart by path. Each family has its own key style and its own way of
+/// answering a validation error or a conflict.
+enum RouteFamily: Sendable, Equatable {
+    /// Seed 000: `/api/v1/...` and its public tracking routes `/api/phishing/...`.
+    case awareness
+    /// Seed 001: `/api/ttx`, `/api/portal`, `/api/auth`, `/api/threat-intel` (camelCase bodies).
+    case tabletop
+    /// Seed 002: `/api/v3`, `/api/v4`.
+    case scorecard
+    /// Everything else: dashboard pages, probes, the OpenAPI document.
+    case other
+
+    static let tabletopPrefixes = ["/api/ttx", "/api/portal", "/api/auth", "/api/threat-intel"]
+
+    init(path: String) {
+        func under(_ prefix: String) -> Bool { path == prefix || path.hasPrefix(prefix + "/") }
+        if under("/api/v1") || under("/api/phishing") {
+            self = .awareness
+        } else if Self.tabletopPrefixes.contains(where: under) {
+            self = .tabletop
+        } else if under("/api/v3") || under("/api/v4") {
+            self = .scorecard
+        } else {
+            self = .other
+        }
+    }
+
+    var keyStyle: KeyStyle { self == .tabletop ? .camel : .snake }
+
+    /// Seed 000 lists only 200, 201, 400, 401, 403, 404, 429 and 500: there a validation error or a state conflict
+    /// answers 400 with the same body. Seed 002 (and the tabletop family, which follows it) answer 422 and 409.
+    func wireStatus(for status: HTTPResponseStatus) -> HTTPResponseStatus {
+        guard self == .awareness, status == .unprocessableEntity || status == .conflict else { return status }
+        return .badRequest
+    }
+}
