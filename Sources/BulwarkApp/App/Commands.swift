@@ -75,16 +75,27 @@ struct AuditVerifyCommand: AsyncCommand {
     }
 }
 
-/// `bulwark run-jobs`: runs every due job (and each recurring job's current slot) once, then exits. Useful from cron
-/// when the server runs with BULWARK_DISABLE_WORKER, and for measuring the scans.
+/// `bulwark run-jobs`: runs every due job (and each recurring job's current slot) once, then exits. For servers started
+/// with BULWARK_DISABLE_WORKER (from cron), and for measuring the scans. On SQLite it refuses while another process
+/// (a server with its worker) owns the queue.
 struct RunJobsCommand: AsyncCommand {
     struct Signature: CommandSignature {}
 
     var help: String { "Runs all due background jobs once." }
 
     func run(using context: CommandContext, signature: Signature) async throws {
+        let app = context.application
+        if case let .sqliteFile(path) = app.settings.database {
+            guard let ownership = try QueueOwnership.acquire(forDatabaseAt: path) else {
+                context.console.error("Another process (a server with its job worker, or run-jobs) runs the jobs of \(path).")
+                throw CommandFailed()
+            }
+            app.queueOwnership = ownership
+            try await app.jobWorker.handBackAbandoned(app: app)
+        }
         let started = Date()
-        let ran = try await context.application.jobWorker.runDue(app: context.application)
+        let ran = try await app.jobWorker.runDue(app: app)
+        app.queueOwnership = nil
         context.console.success("Ran \(ran) job(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s.")
     }
 }

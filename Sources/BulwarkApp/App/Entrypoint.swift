@@ -14,7 +14,7 @@ public enum Entrypoint {
             if command == nil || command == "serve" {
                 try await FirstStart.ensureAdmin(app)
                 // Only a serving process runs the background worker; one-off commands must not start sending mail.
-                if app.settings.runJobWorker { app.lifecycle.use(JobWorkerLifecycle()) }
+                app.startsJobWorker = app.settings.runJobWorker
             }
             try await app.execute()
         } catch {

@@ -25,5 +25,7 @@ enum Migrations {
         UpdateTrainingCampaignsAddDeletedAt(),
         SealAuditChains(key: auditKey),
         CreateContentVersions(),
+        UpdatePhishingForLeasesAndPauses(),
+        UpdateEscalationsAndRemindersForClaims(),
     ] }
 }

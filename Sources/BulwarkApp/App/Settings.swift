@@ -37,6 +37,8 @@ struct Settings: Sendable {
     var publicBaseURL: String
     /// Run the background job worker in this process (off in tests, which drive jobs by hand).
     var runJobWorker: Bool
+    /// How long a claimed job (and the work it claims) stays with a worker that stopped sending heartbeats.
+    var jobLease: TimeInterval
     /// Opens and clicks this many seconds after delivery are taken for link scanners.
     var phishingScannerWindow: TimeInterval
     /// Mail-gateway address ranges whose requests are flagged as scanners (comma separated CIDR).
@@ -107,6 +109,7 @@ struct Settings: Sendable {
             mailFrom: MailAddress(email: env("BULWARK_MAIL_FROM") ?? "bulwark@localhost", name: env("BULWARK_MAIL_FROM_NAME") ?? "Bulwark"),
             publicBaseURL: publicURL,
             runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil,
+            jobLease: env("BULWARK_JOB_LEASE_SECONDS").flatMap(TimeInterval.init).map { max($0, 5) } ?? 60,
             phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
             phishingGatewayRanges: try networks(env("BULWARK_PHISHING_GATEWAY_RANGES"), setting: "BULWARK_PHISHING_GATEWAY_RANGES"),
             trustedProxies: try networks(env("BULWARK_TRUSTED_PROXIES"), setting: "BULWARK_TRUSTED_PROXIES"),

@@ -65,12 +65,16 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
     try await syncBuiltinContent(app)
-    app.trackingWriter = TrackingEventWriter(db: app.db)
+    app.trackingWriter = TrackingEventWriter.make(db: app.db)
+    app.sendOutcomes = GroupCommit(db: app.db) { outcomes, db in try await SendOutcome.write(outcomes, on: db) }
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
+    app.jobWorker = JobWorker()
     registerJobs(app)
 
     try routes(app)
     registerCommands(app)
+    // Registered last, so it runs first at shutdown: before the databases close.
+    app.lifecycle.use(ProcessLifecycle())
 }
 
 private func registerJobs(_ app: Application) {

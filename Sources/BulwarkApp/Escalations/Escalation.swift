@@ -59,6 +59,9 @@ final class Escalation: Model, @unchecked Sendable {
     @Field(key: "sent_at") var sentAt: Date
     @OptionalField(key: "acknowledged_at") var acknowledgedAt: Date?
     @OptionalField(key: "acknowledged_by") var acknowledgedBy: UUID?
+    /// While `pending`: the worker about to send it, and when it recorded that (see `EscalationService.scan`).
+    @OptionalField(key: "claimed_by") var claimedBy: String?
+    @OptionalField(key: "claimed_at") var claimedAt: Date?
 
     init() {}
 }
@@ -98,5 +101,25 @@ struct CreateEscalations: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema(Escalation.schema).delete()
         try await database.schema(EscalationSettings.schema).delete()
+    }
+}
+
+/// Escalations and reminders are recorded as pending, with the worker that claimed them, before their mail goes out.
+struct UpdateEscalationsAndRemindersForClaims: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        // SQLite adds one column per ALTER TABLE: one update per field.
+        for schema in [Escalation.schema, TrainingReminder.schema] {
+            try await database.schema(schema).field("claimed_by", .string).update()
+            try await database.schema(schema).field("claimed_at", .datetime).update()
+        }
+        try await database.createIndex(on: Escalation.schema, name: "escalations_pending_idx", columns: ["status", "claimed_at"])
+        try await database.createIndex(on: TrainingReminder.schema, name: "training_reminders_pending_idx", columns: ["status", "claimed_at"])
+    }
+
+    func revert(on database: any Database) async throws {
+        for schema in [TrainingReminder.schema, Escalation.schema] {
+            try await database.schema(schema).deleteField("claimed_by").update()
+            try await database.schema(schema).deleteField("claimed_at").update()
+        }
     }
 }

@@ -110,7 +110,7 @@ struct EscalationsController: RouteCollection {
         let acknowledged = errors.oneOf(req.query["acknowledged"], field: "acknowledged", allowed: ["true", "false"])
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
-        let query = Escalation.query(on: req.db).filter(\.$clientID == client.id!)
+        let query = Escalation.query(on: req.db).filter(\.$clientID == client.id!).filter(\.$status != "pending")
         if !principal.has(.manageTraining) {
             // Managers see the escalations about their own reports.
             let reports = try await User.query(on: req.db).filter(\.$manager.$id == principal.userID).all().compactMap(\.id)
@@ -129,7 +129,7 @@ struct EscalationsController: RouteCollection {
         let principal = scope.principal
         let client = try await scope.actingClient()
         guard let id = req.parameters.get("id").flatMap(UUID.init(uuidString:)),
-              let escalation = try await Escalation.query(on: req.db).filter(\.$id == id).filter(\.$clientID == client.id!).first() else {
+              let escalation = try await Escalation.query(on: req.db).filter(\.$id == id).filter(\.$clientID == client.id!).filter(\.$status != "pending").first() else {
             throw APIError.notFound("Escalation")
         }
         let subject = try await User.find(escalation.userID, on: req.db)

@@ -2,18 +2,27 @@ import Fluent
 import SQLKit
 import Vapor
 
-/// Database-backed job queue. On PostgreSQL several processes claim with `FOR UPDATE SKIP LOCKED`, so a job runs in
-/// one place at a time; on SQLite the claiming UPDATE is atomic under the single writer.
+/// Database-backed job queue with leases. A claim stamps the worker's name and the time (read at that moment) and
+/// counts an attempt; a worker keeps its lease by heartbeats and completes or fails a job only while it still holds it,
+/// so a job never runs twice at once and a job that keeps killing its process ends up dead instead of looping. On
+/// PostgreSQL several processes claim with `FOR UPDATE SKIP LOCKED` and an abandoned lease is taken over once it is
+/// older than `lease`; on SQLite one process owns the queue (`QueueOwnership`) and hands back a dead one's work at start.
 struct JobQueue: Sendable {
     let db: any Database
-    let now: Date
+    let clock: any Clock
+    let lease: TimeInterval
 
-    static let staleAfter: TimeInterval = 600
+    init(db: any Database, clock: any Clock, lease: TimeInterval) {
+        self.db = db
+        self.clock = clock
+        self.lease = lease
+    }
 
     /// Queues a job. With a `uniqueKey` that is already queued or running, nothing is added and false is returned.
     @discardableResult
     func enqueue<P: Encodable>(_ kind: String, payload: P, runAt: Date? = nil, uniqueKey: String? = nil,
                                maxAttempts: Int = 8) async throws -> Bool {
+        let now = clock.now()
         let text = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
         let row = try await db.sql.raw("""
             INSERT INTO jobs (id, kind, payload, status, run_at, attempts, max_attempts, unique_key, created_at)
@@ -25,44 +34,85 @@ struct JobQueue: Sendable {
         return row != nil
     }
 
-    /// Claims up to `limit` due jobs for `worker`, including running jobs whose worker vanished (stale lock).
+    /// Claims up to `limit` due jobs for `worker`, and running jobs whose lease ran out (their worker vanished).
+    /// Every claim counts an attempt; a job claimed more often than it may run is given up here.
     func claim(limit: Int, worker: String) async throws -> [Job] {
-        let stale = now.addingTimeInterval(-Self.staleAfter)
-        let lock = db is any SQLDatabase && (db as! any SQLDatabase).dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
+        let now = clock.now()
+        let expired = now.addingTimeInterval(-lease)
+        let lock = db.sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
         let ids = try await db.sql.raw("""
-            UPDATE jobs SET status = 'running', locked_at = \(bind: now), locked_by = \(bind: worker)
+            UPDATE jobs SET status = 'running', locked_at = \(bind: now), locked_by = \(bind: worker), attempts = attempts + 1
             WHERE id IN (
                 SELECT id FROM jobs
-                WHERE (status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: stale))
+                WHERE (status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: expired))
                 ORDER BY run_at LIMIT \(bind: limit) \(unsafeRaw: lock)
             )
             RETURNING id
             """).all().map { try $0.decode(column: "id", as: UUID.self) }
         guard !ids.isEmpty else { return [] }
-        return try await Job.query(on: db).filter(\.$id ~~ ids).sort(\.$runAt).all()
+        var runnable: [Job] = []
+        for job in try await Job.query(on: db).filter(\.$id ~~ ids).sort(\.$runAt).all() {
+            if job.attempts > job.maxAttempts {
+                try await fail(job, worker: worker, error: "gave up: its process stopped while running it \(job.attempts - 1) times")
+            } else {
+                runnable.append(job)
+            }
+        }
+        return runnable
     }
 
-    func complete(_ job: Job) async throws {
+    /// Marks a job done, if `worker` still holds it. Returns false when the lease was lost to another worker.
+    @discardableResult
+    func complete(_ job: Job, worker: String) async throws -> Bool {
         // Done jobs give up their unique key so the same key can be scheduled again (next recurring slot).
-        try await Job.query(on: db).filter(\.$id == job.id!)
-            .set(\.$status, to: Job.Status.done.rawValue).set(\.$finishedAt, to: now)
-            .set(\.$uniqueKey, to: nil).set(\.$lockedBy, to: nil).update()
+        try await db.sql.raw("""
+            UPDATE jobs SET status = 'done', finished_at = \(bind: clock.now()), unique_key = NULL, locked_by = NULL
+            WHERE id = \(bind: job.id!) AND locked_by = \(bind: worker) AND status = 'running' RETURNING id
+            """).first() != nil
     }
 
-    /// Records a failure: retried after 2^attempts × 15 s (capped at 6 h), or dead with its last error.
-    func fail(_ job: Job, error: String) async throws {
-        let attempts = job.attempts + 1
-        let dead = attempts >= job.maxAttempts
-        let delay = min(pow(2, Double(attempts - 1)) * 15, 21_600)
-        try await Job.query(on: db).filter(\.$id == job.id!)
-            .set(\.$attempts, to: attempts)
-            .set(\.$lastError, to: String(error.prefix(2000)))
-            .set(\.$status, to: dead ? Job.Status.dead.rawValue : Job.Status.queued.rawValue)
-            .set(\.$runAt, to: dead ? job.runAt : now.addingTimeInterval(delay))
-            .set(\.$uniqueKey, to: dead ? nil : job.uniqueKey)
-            .set(\.$lockedBy, to: nil)
-            .set(\.$finishedAt, to: dead ? now : nil)
-            .update()
+    /// Records a failure of the attempt counted at claim: retried after 2^(attempts-1) × 15 s (capped at 6 h), or dead
+    /// with its last error. Only while `worker` still holds the job.
+    @discardableResult
+    func fail(_ job: Job, worker: String, error: String) async throws -> Bool {
+        let now = clock.now()
+        let dead = job.attempts >= job.maxAttempts
+        let delay = min(pow(2, Double(max(job.attempts, 1) - 1)) * 15, 21_600)
+        return try await db.sql.raw("""
+            UPDATE jobs SET last_error = \(bind: String(error.prefix(2000))),
+                status = \(bind: dead ? Job.Status.dead.rawValue : Job.Status.queued.rawValue),
+                run_at = \(bind: dead ? job.runAt : now.addingTimeInterval(delay)),
+                unique_key = \(bind: dead ? nil : job.uniqueKey), locked_by = NULL, locked_at = NULL,
+                finished_at = \(bind: dead ? now : nil)
+            WHERE id = \(bind: job.id!) AND locked_by = \(bind: worker) AND status = 'running' RETURNING id
+            """).first() != nil
+    }
+
+    /// Keeps the leases of `jobs`; returns the ids `worker` still holds.
+    func heartbeat(_ jobs: [UUID], worker: String) async throws -> Set<UUID> {
+        guard !jobs.isEmpty else { return [] }
+        return Set(try await db.sql.raw("""
+            UPDATE jobs SET locked_at = \(bind: clock.now())
+            WHERE id IN (\(binds: jobs)) AND locked_by = \(bind: worker) AND status = 'running' RETURNING id
+            """).all().map { try $0.decode(column: "id", as: UUID.self) })
+    }
+
+    /// Gives a job back untouched (a graceful stop): runnable at once, and the attempt its claim counted is returned.
+    func handBack(_ job: Job, worker: String) async throws {
+        try await db.sql.raw("""
+            UPDATE jobs SET status = 'queued', locked_by = NULL, locked_at = NULL, attempts = attempts - 1
+            WHERE id = \(bind: job.id!) AND locked_by = \(bind: worker) AND status = 'running'
+            """).run()
+    }
+
+    /// Everything marked running belongs to a process that is gone (the caller owns the queue): runnable at once.
+    /// The attempts stay counted, so a job that kills its process does not loop forever.
+    @discardableResult
+    func handBackAbandoned() async throws -> Int {
+        try await db.sql.raw("""
+            UPDATE jobs SET status = 'queued', locked_by = NULL, locked_at = NULL, run_at = \(bind: clock.now())
+            WHERE status = 'running' RETURNING id
+            """).all().count
     }
 
     func depth() async throws -> Int {

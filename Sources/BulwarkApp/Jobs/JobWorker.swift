@@ -2,10 +2,33 @@ import Fluent
 import NIOConcurrencyHelpers
 import Vapor
 
+/// What a running job may ask of its worker.
+struct JobContext: Sendable {
+    let app: Application
+    /// The lease owner: the worker's name, also stamped on work the job claims (e.g. simulations being sent).
+    let worker: String
+    let lease: TimeInterval
+    /// True once the process is shutting down: finish the unit of work in hand, then hand back the rest and throw
+    /// `JobInterrupted`.
+    let shouldStop: @Sendable () -> Bool
+
+    /// The clock is read at each use: a long run must not stamp late work with its start time.
+    var now: Date { app.clock.now() }
+}
+
+/// Thrown by a handler that stopped early because the process is shutting down; its job is handed back, uncounted.
+struct JobInterrupted: Error {}
+
 /// What a job kind does. Handlers must be idempotent: a job may run again after a crash.
 protocol JobHandler: Sendable {
     static var kind: String { get }
-    func run(payload: String, app: Application, now: Date) async throws
+    func run(payload: String, context: JobContext) async throws
+    /// Releases work this kind claims outside the jobs table that a process now gone left behind (SQLite, at start).
+    func handBackAbandoned(db: any Database) async throws
+}
+
+extension JobHandler {
+    func handBackAbandoned(db: any Database) async throws {}
 }
 
 /// A job that schedules itself every `interval` seconds (escalation scans, auto-enrolment).
@@ -20,6 +43,9 @@ final class JobWorker: Sendable {
     private let handlers = NIOLockedValueBox<[String: any JobHandler]>([:])
     private let recurring = NIOLockedValueBox<[RecurringJob]>([])
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let stopping = NIOLockedValueBox(false)
+
+    var isStopping: Bool { stopping.withLockedValue { $0 } }
 
     func register(_ handler: any JobHandler) {
         handlers.withLockedValue { $0[type(of: handler).kind] = handler }
@@ -32,47 +58,83 @@ final class JobWorker: Sendable {
     /// Ensures each recurring job has its next slot queued, then runs every due job once. Returns how many ran.
     @discardableResult
     func runDue(app: Application, batch: Int = 20) async throws -> Int {
-        let now = app.clock.now()
-        let queue = JobQueue(db: app.db, now: now)
+        let queue = app.jobs
         for job in recurring.withLockedValue({ $0 }) {
-            let slot = Int(now.timeIntervalSince1970 / job.interval)
+            let slot = Int(app.clock.now().timeIntervalSince1970 / job.interval)
             try await queue.enqueue(job.kind, payload: ["slot": slot], uniqueKey: "recurring:\(job.kind)")
         }
         var ran = 0
-        while true {
+        while !isStopping {
             let jobs = try await queue.claim(limit: batch, worker: name)
             if jobs.isEmpty { break }
-            for job in jobs {
+            for (index, job) in jobs.enumerated() {
+                if isStopping {
+                    // Claimed but not started: back to the queue at once, uncounted.
+                    for unstarted in jobs[index...] { try await queue.handBack(unstarted, worker: name) }
+                    break
+                }
                 ran += 1
-                await run(job, app: app, now: now)
+                await run(job, app: app)
             }
         }
         return ran
     }
 
-    private func run(_ job: Job, app: Application, now: Date) async {
-        let queue = JobQueue(db: app.db, now: now)
+    /// Runs one job while a heartbeat keeps its lease; a lost lease (another worker took over) cancels the run.
+    private func run(_ job: Job, app: Application) async {
+        let queue = app.jobs
         guard let handler = handlers.withLockedValue({ $0[job.kind] }) else {
-            try? await queue.fail(job, error: "no handler for job kind \(job.kind)")
+            try? await queue.fail(job, worker: name, error: "no handler for job kind \(job.kind)")
             return
         }
+        let lease = app.settings.jobLease
+        let context = JobContext(app: app, worker: name, lease: lease, shouldStop: { [weak self] in self?.isStopping ?? true })
+        let jobID = job.id!
+        let name = self.name
         do {
-            try await handler.run(payload: job.payload, app: app, now: now)
-            try await queue.complete(job)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await handler.run(payload: job.payload, context: context) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(max(lease / 3, 0.05)))
+                        if try await queue.heartbeat([jobID], worker: name).isEmpty { throw LeaseLost() }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            guard try await queue.complete(job, worker: name) else {
+                app.logger.warning("Job \(job.kind) \(jobID) finished after its lease passed to another worker.")
+                return
+            }
             if let recurringJob = recurring.withLockedValue({ $0.first { $0.kind == job.kind } }) {
-                try await queue.enqueue(job.kind, payload: ["slot": 0], runAt: now.addingTimeInterval(recurringJob.interval),
+                try await queue.enqueue(job.kind, payload: ["slot": 0], runAt: app.clock.now().addingTimeInterval(recurringJob.interval),
                                         uniqueKey: "recurring:\(job.kind)")
             }
+        } catch is JobInterrupted {
+            try? await queue.handBack(job, worker: name)
+        } catch is LeaseLost {
+            app.logger.warning("Job \(job.kind) \(jobID) lost its lease; another worker runs it now.")
         } catch {
-            app.logger.warning("Job \(job.kind) \(job.id!) failed: \(String(describing: error))")
-            try? await queue.fail(job, error: String(describing: error))
+            app.logger.warning("Job \(job.kind) \(jobID) failed: \(String(describing: error))")
+            try? await queue.fail(job, worker: name, error: String(describing: error))
         }
+    }
+
+    /// On SQLite, after taking the queue's ownership: what a dead process held runs again at once.
+    func handBackAbandoned(app: Application) async throws {
+        let jobs = try await app.jobs.handBackAbandoned()
+        for handler in handlers.withLockedValue({ Array($0.values) }) {
+            try await handler.handBackAbandoned(db: app.db)
+        }
+        if jobs > 0 { app.logger.notice("Handed back \(jobs) job(s) left running by a process that stopped.") }
     }
 
     /// Starts the polling loop (server only).
     func start(app: Application, every interval: Duration = .seconds(1)) {
+        stopping.withLockedValue { $0 = false }
         let newTask = Task { [weak app] in
-            while !Task.isCancelled {
+            while !self.isStopping {
                 guard let app else { return }
                 do { try await self.runDue(app: app) } catch { app.logger.warning("Job worker: \(error)") }
                 try? await Task.sleep(for: interval)
@@ -81,31 +143,27 @@ final class JobWorker: Sendable {
         task.withLockedValue { $0 = newTask }
     }
 
-    func stop() {
-        task.withLockedValue { $0?.cancel(); $0 = nil }
+    /// Asks running jobs to finish the work in hand and hand back the rest, and waits until they have.
+    func stop() async {
+        stopping.withLockedValue { $0 = true }
+        let running = task.withLockedValue { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        await running?.value
     }
-}
 
-/// Starts the worker when the server boots and stops it at shutdown.
-struct JobWorkerLifecycle: LifecycleHandler {
-    func didBoot(_ application: Application) throws {
-        application.jobWorker.start(app: application)
-    }
-
-    func shutdown(_ application: Application) {
-        application.jobWorker.stop()
-    }
+    private struct LeaseLost: Error {}
 }
 
 extension Application {
     private struct JobWorkerKey: StorageKey { typealias Value = JobWorker }
 
+    /// Created in `configure`, before any request or job runs.
     var jobWorker: JobWorker {
-        if let worker = storage[JobWorkerKey.self] { return worker }
-        let worker = JobWorker()
-        storage[JobWorkerKey.self] = worker
-        return worker
+        get { storage[JobWorkerKey.self]! }
+        set { storage[JobWorkerKey.self] = newValue }
     }
 
-    var jobs: JobQueue { JobQueue(db: db, now: clock.now()) }
+    var jobs: JobQueue { JobQueue(db: db, clock: clock, lease: settings.jobLease) }
 }

@@ -8,12 +8,18 @@ final class LogMailer: Mailer {
 
     init(logger: Logger) { self.logger = logger }
 
-    func send(_ messages: [MailMessage]) async -> [MailOutcome] {
-        for message in messages {
+    func deliver(_ messages: [MailMessage], proceed: (Int) async throws -> MailStep,
+                 record: (Int, MailOutcome) async throws -> Void) async throws {
+        for (index, message) in messages.enumerated() {
+            switch try await proceed(index) {
+            case .stop: return
+            case .skip: continue
+            case .send: break
+            }
             logger.notice("Mail (log transport) to \(message.to.map(\.email).joined(separator: ", ")): \(message.subject)")
+            sent.withLockedValue { $0 = Array(($0 + [message]).suffix(1000)) }
+            try await record(index, .sent)
         }
-        sent.withLockedValue { $0 = Array(($0 + messages).suffix(1000)) }
-        return messages.map { _ in .sent }
     }
 
     var messages: [MailMessage] { sent.withLockedValue { $0 } }

@@ -31,22 +31,36 @@ struct SMTPMailer: Mailer {
     let logger: Logger
     var outboundGuard: OutboundGuard?
 
-    func send(_ messages: [MailMessage]) async -> [MailOutcome] {
-        guard !messages.isEmpty else { return [] }
-        var outcomes: [MailOutcome] = []
+    func deliver(_ messages: [MailMessage], proceed: (Int) async throws -> MailStep,
+                 record: (Int, MailOutcome) async throws -> Void) async throws {
+        // Decide about the leading messages before connecting: nothing to send means no connection at all.
+        var first = 0
+        scan: while first < messages.count {
+            switch try await proceed(first) {
+            case .stop: return
+            case .skip: first += 1
+            case .send: break scan
+            }
+        }
+        guard first < messages.count else { return }
         do {
             try await withSession { session in
-                for message in messages {
-                    outcomes.append(MailOutcome(try await session.deliver(message)))
+                for index in first..<messages.count {
+                    if index > first {
+                        switch try await proceed(index) {
+                        case .stop: return
+                        case .skip: continue
+                        case .send: break
+                        }
+                    }
+                    try await record(index, MailOutcome(try await session.deliver(messages[index])))
                 }
             }
         } catch {
             let failure = SMTPError.classify(error)
             logger.warning("SMTP \(settings.host):\(settings.port): \(failure)")
-            // Messages already accepted stay sent; the rest are retried later.
-            while outcomes.count < messages.count { outcomes.append(MailOutcome(failure)) }
+            throw failure
         }
-        return outcomes
     }
 
     /// Sends one message and says what failed, stage by stage (a sending profile's connection test).

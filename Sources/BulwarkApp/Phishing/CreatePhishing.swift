@@ -120,3 +120,27 @@ struct CreatePhishing: AsyncMigration {
         try await database.schema(PhishingTemplate.schema).delete()
     }
 }
+
+/// Leases on simulations being sent, campaign-level send errors, and paused sending profiles.
+struct UpdatePhishingForLeasesAndPauses: AsyncMigration {
+    // SQLite adds one column per ALTER TABLE: one update per field.
+    func prepare(on database: any Database) async throws {
+        try await database.schema(Simulation.schema).field("claimed_by", .string).update()
+        try await database.schema(PhishingCampaign.schema).field("last_error", .string).update()
+        try await database.schema(PhishingCampaign.schema).field("send_retry_at", .datetime).update()
+        try await database.schema(PhishingCampaign.schema).field("send_failures", .int, .required, .sql(.default(0))).update()
+        try await database.schema(SendingProfile.schema).field("paused_until", .datetime).update()
+        try await database.schema(SendingProfile.schema).field("pause_reason", .string).update()
+        try await database.schema(SendingProfile.schema).field("failure_count", .int, .required, .sql(.default(0))).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        for field in ["paused_until", "pause_reason", "failure_count"] {
+            try await database.schema(SendingProfile.schema).deleteField(FieldKey(stringLiteral: field)).update()
+        }
+        for field in ["last_error", "send_retry_at", "send_failures"] {
+            try await database.schema(PhishingCampaign.schema).deleteField(FieldKey(stringLiteral: field)).update()
+        }
+        try await database.schema(Simulation.schema).deleteField("claimed_by").update()
+    }
+}

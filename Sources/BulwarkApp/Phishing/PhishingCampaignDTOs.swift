@@ -42,6 +42,9 @@ struct PhishingCampaignResponse: Encodable, Sendable {
     @Nullable var completedAt: Date?
     @Nullable var cancelledAt: Date?
     let progress: PhishingProgress
+    /// Why sending is held for this campaign (its own problem, e.g. its profile's password), and until when.
+    @Nullable var lastError: String?
+    @Nullable var sendRetryAt: Date?
     let createdAt: Date?
 
     init(_ campaign: PhishingCampaign, progress: PhishingProgress) {
@@ -63,6 +66,8 @@ struct PhishingCampaignResponse: Encodable, Sendable {
         completedAt = campaign.completedAt
         cancelledAt = campaign.cancelledAt
         self.progress = progress
+        lastError = campaign.lastError
+        sendRetryAt = campaign.sendRetryAt
         createdAt = campaign.createdAt
     }
 }

@@ -50,6 +50,7 @@ struct PhishingCampaignService: Sendable {
 
     func create(_ input: PhishingCampaignInput, in client: Client, templates: PhishingTemplateService, modules: ModuleService) async throws -> PhishingCampaign {
         let campaign = PhishingCampaign()
+        campaign.sendFailures = 0
         campaign.clientID = client.id!
         campaign.status = "draft"
         campaign.createdBy = actor.userID
@@ -134,74 +135,98 @@ struct PhishingCampaignService: Sendable {
     }
 
     /// Launches: one simulation per person with an unguessable token, send times spread over the window under the
-    /// throttle. Launching twice is refused, so nobody gets a second simulation.
+    /// throttle, and the status change, in one transaction: a crash leaves either a draft or a launched campaign. The
+    /// status is moved by a conditional update, so two launches at once create one set of simulations.
     func launch(_ campaign: PhishingCampaign, in client: Client) async throws {
         guard campaign.status == "draft" else { throw APIError.conflict("This campaign was already launched (\(campaign.status)).") }
         guard let profileID = campaign.sendingProfileID, let profile = try await SendingProfile.find(profileID, on: db) else {
             throw APIError.validation(["sending_profile_id": ["Choose a sending profile before sending."]])
         }
-        let templates = campaign.templateIDs
-        let people = try await Audience(type: campaign.audienceType, values: campaign.audienceValues)
-            .people(of: client.id!, on: db).sort(\.$id).all()
-        guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
+        let now = self.now
         let start = max(now, campaign.launchAt ?? now)
-        let perMinute = Double(campaign.throttlePerMinute ?? profile.throttlePerMinute)
-        var spacing = 60 / perMinute
-        if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(people.count)) }
-        let interval = spacing
-        let ordered = people.shuffled()
-        let campaignID = campaign.id!
-        let clientID = client.id!
+        let status = start > now ? "scheduled" : "sending"
+        let actor = self.actor
         let domain = profile.envelopeFrom.split(separator: "@").last.map(String.init) ?? "bulwark.local"
+        let perMinute = Double(campaign.throttlePerMinute ?? profile.throttlePerMinute)
         try await db.transaction { db in
-            for chunkStart in stride(from: 0, to: ordered.count, by: 500) {
-                var insert = db.sql.insert(into: Simulation.schema)
-                    .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
-                             "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
-                for index in chunkStart..<min(chunkStart + 500, ordered.count) {
-                    let person = ordered[index]
-                    let template = campaign.templateAssignment == "ab" ? templates[index % templates.count] : templates.randomElement()!
-                    insert = insert.values(
-                        SQLBind(UUID()), SQLBind(clientID), SQLBind(campaignID), SQLBind(person.id!), SQLBind(template),
-                        SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
-                        SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
-                        SQLBind(start.addingTimeInterval(Double(index) * interval)), SQLBind(0),
-                        SQLBind("<\(UUID().uuidString.lowercased())@\(domain)>"))
-                }
-                try await insert.run()
+            guard try await db.sql.raw("""
+                UPDATE phishing_campaigns SET status = \(bind: status), launched_at = \(bind: now), updated_at = \(bind: now)
+                WHERE id = \(bind: campaign.id!) AND status = 'draft' RETURNING id
+                """).first() != nil else {
+                throw APIError.conflict("This campaign was already launched.")
             }
+            let people = try await Audience(type: campaign.audienceType, values: campaign.audienceValues)
+                .people(of: client.id!, on: db).sort(\.$id).all()
+            guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
+            var spacing = 60 / perMinute
+            if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(people.count)) }
+            try await Self.insertSimulations(for: people.shuffled(), campaign: campaign, clientID: client.id!, start: start,
+                                             spacing: spacing, domain: domain, db: db)
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("phishing_campaign.launched", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id, details: ["recipients": .number(Double(people.count)),
+                                                          "first_send_at": .string(ISO8601.string(start))]), by: actor)
         }
-        campaign.status = start > now ? "scheduled" : "sending"
+        campaign.status = status
         campaign.launchedAt = now
-        try await save(campaign, action: "phishing_campaign.launched", client: client,
-                       details: ["recipients": .number(Double(people.count)), "first_send_at": .string(ISO8601.string(start))])
+    }
+
+    private static func insertSimulations(for ordered: [User], campaign: PhishingCampaign, clientID: UUID, start: Date,
+                                          spacing: TimeInterval, domain: String, db: any Database) async throws {
+        let templates = campaign.templateIDs
+        for chunkStart in stride(from: 0, to: ordered.count, by: 500) {
+            var insert = db.sql.insert(into: Simulation.schema)
+                .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
+                         "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
+            for index in chunkStart..<min(chunkStart + 500, ordered.count) {
+                let person = ordered[index]
+                let template = campaign.templateAssignment == "ab" ? templates[index % templates.count] : templates.randomElement()!
+                insert = insert.values(
+                    SQLBind(UUID()), SQLBind(clientID), SQLBind(campaign.id!), SQLBind(person.id!), SQLBind(template),
+                    SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
+                    SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
+                    SQLBind(start.addingTimeInterval(Double(index) * spacing)), SQLBind(0),
+                    SQLBind("<\(UUID().uuidString.lowercased())@\(domain)>"))
+            }
+            try await insert.run()
+        }
     }
 
     /// Complete: stop sending what has not gone, and stop recording; results stay.
     func complete(_ campaign: PhishingCampaign, in client: Client) async throws {
-        guard ["scheduled", "sending", "sent"].contains(campaign.status) else {
-            throw APIError.conflict("Only a launched campaign can be completed; this one is \(campaign.status).")
-        }
-        try await stopUnsent(campaign)
-        campaign.status = "completed"
-        campaign.completedAt = now
-        try await save(campaign, action: "phishing_campaign.completed", client: client)
+        try await stop(campaign, in: client, to: "completed", from: ["scheduled", "sending", "sent"],
+                       refusal: "Only a launched campaign can be completed; this one is \(campaign.status).")
     }
 
     /// Cancel (DELETE): unsent messages stop; sent ones keep being tracked; results stay.
     func cancel(_ campaign: PhishingCampaign, in client: Client) async throws {
-        guard !["completed", "cancelled"].contains(campaign.status) else {
-            throw APIError.conflict("The campaign is already \(campaign.status).")
-        }
-        try await stopUnsent(campaign)
-        campaign.status = "cancelled"
-        campaign.cancelledAt = now
-        try await save(campaign, action: "phishing_campaign.cancelled", client: client)
+        try await stop(campaign, in: client, to: "cancelled", from: ["draft", "scheduled", "sending", "sent"],
+                       refusal: "The campaign is already \(campaign.status).")
     }
 
-    private func stopUnsent(_ campaign: PhishingCampaign) async throws {
-        try await Simulation.query(on: db).filter(\.$campaign.$id == campaign.id!).filter(\.$sendStatus == "queued")
-            .set(\.$sendStatus, to: "cancelled").update()
+    /// One transaction: the status moves only from an allowed one, and every simulation not yet sent (waiting, or
+    /// claimed by a sender) is cancelled with it. A sender checks each message before it goes out, so at most the
+    /// messages already on the wire (one per connection) still leave.
+    private func stop(_ campaign: PhishingCampaign, in client: Client, to status: String, from allowed: [String],
+                      refusal: String) async throws {
+        let now = self.now
+        let actor = self.actor
+        let stampColumn = status == "completed" ? "completed_at" : "cancelled_at"
+        try await db.transaction { db in
+            guard try await db.sql.raw("""
+                UPDATE phishing_campaigns SET status = \(bind: status), \(ident: stampColumn) = \(bind: now), updated_at = \(bind: now)
+                WHERE id = \(bind: campaign.id!) AND status IN (\(binds: allowed)) RETURNING id
+                """).first() != nil else { throw APIError.conflict(refusal) }
+            try await db.sql.raw("""
+                UPDATE phishing_simulations SET send_status = 'cancelled', claimed_by = NULL
+                WHERE campaign_id = \(bind: campaign.id!) AND send_status IN ('queued', 'sending')
+                """).run()
+            try await AuditService(db: db, now: now).record(
+                AuditEvent("phishing_campaign.\(status)", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,
+                           clientID: client.id, details: ["name": .string(campaign.name)]), by: actor)
+        }
+        campaign.status = status
+        if status == "completed" { campaign.completedAt = now } else { campaign.cancelledAt = now }
     }
 }
 

@@ -55,6 +55,12 @@ final class SendingProfile: Model, @unchecked Sendable {
     @Field(key: "envelope_from") var envelopeFrom: String
     @Field(key: "headers") var headersJSON: String
     @Field(key: "throttle_per_minute") var throttlePerMinute: Int
+    /// Set while the server cannot be used (refused connection, TLS, authentication): nothing is sent through the
+    /// profile before this time, and no message is charged an attempt for it.
+    @OptionalField(key: "paused_until") var pausedUntil: Date?
+    @OptionalField(key: "pause_reason") var pauseReason: String?
+    /// Connection failures in a row: the pause doubles with each, up to an hour.
+    @Field(key: "failure_count") var failureCount: Int
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 
@@ -91,6 +97,10 @@ final class PhishingCampaign: Model, @unchecked Sendable {
     @OptionalField(key: "launched_at") var launchedAt: Date?
     @OptionalField(key: "completed_at") var completedAt: Date?
     @OptionalField(key: "cancelled_at") var cancelledAt: Date?
+    /// Why sending stopped for this campaign (its own problem, not its recipients'), and when it is tried again.
+    @OptionalField(key: "last_error") var lastError: String?
+    @OptionalField(key: "send_retry_at") var sendRetryAt: Date?
+    @Field(key: "send_failures") var sendFailures: Int
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 
@@ -142,6 +152,8 @@ final class Simulation: Model, @unchecked Sendable {
     @Field(key: "stage") var stage: Int
     @Field(key: "send_at") var sendAt: Date
     @OptionalField(key: "claimed_at") var claimedAt: Date?
+    /// The worker whose lease covers this simulation while it is `sending`.
+    @OptionalField(key: "claimed_by") var claimedBy: String?
     @Field(key: "attempts") var attempts: Int
     @OptionalField(key: "error") var error: String?
     @Field(key: "message_id") var messageID: String

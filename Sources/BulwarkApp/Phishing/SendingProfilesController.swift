@@ -27,6 +27,10 @@ struct SendingProfilesController: RouteCollection {
         let envelopeFrom: String
         let headers: [String: String]
         let throttlePerMinute: Int
+        /// "active", or "paused" while the server could not be used; sending resumes by itself after `paused_until`.
+        let status: String
+        @Nullable var pauseReason: String?
+        @Nullable var pausedUntil: Date?
         let createdAt: Date?
 
         init(_ profile: SendingProfile) {
@@ -40,6 +44,9 @@ struct SendingProfilesController: RouteCollection {
             envelopeFrom = profile.envelopeFrom
             headers = profile.headers
             throttlePerMinute = profile.throttlePerMinute
+            status = profile.pausedUntil == nil ? "active" : "paused"
+            pauseReason = profile.pauseReason
+            pausedUntil = profile.pausedUntil
             createdAt = profile.createdAt
         }
     }
@@ -83,6 +90,7 @@ struct SendingProfilesController: RouteCollection {
     @Sendable func create(req: Request) async throws -> Response {
         let client = try await client(req)
         let profile = SendingProfile()
+        profile.failureCount = 0
         profile.clientID = client.id!
         try apply(try req.decodeBody(Input.self), to: profile, creating: true, app: req.application)
         try await save(profile, action: "sending_profile.created", req: req, client: client)
@@ -93,6 +101,10 @@ struct SendingProfilesController: RouteCollection {
         let client = try await client(req)
         let profile = try await profile(req, client: client)
         try apply(try req.decodeBody(Input.self), to: profile, creating: false, app: req.application)
+        // A changed profile is tried again at once: the change may well be the fix.
+        profile.pausedUntil = nil
+        profile.pauseReason = nil
+        profile.failureCount = 0
         try await save(profile, action: "sending_profile.updated", req: req, client: client)
         return try req.envelope(ProfileResponse(profile))
     }
@@ -101,6 +113,10 @@ struct SendingProfilesController: RouteCollection {
         let client = try await client(req)
         let profile = try await profile(req, client: client)
         let id = profile.id!
+        if let busy = try await PhishingCampaign.query(on: req.db).filter(\.$sendingProfileID == id)
+            .filter(\.$status ~~ ["scheduled", "sending"]).first() {
+            throw APIError.conflict("The campaign \"\(busy.name)\" is sending through this profile; complete or cancel it first.")
+        }
         let actor = req.auditActor
         let now = req.now
         try await req.db.transaction { db in

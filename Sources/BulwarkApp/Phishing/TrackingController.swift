@@ -38,7 +38,7 @@ struct TrackingController: RouteCollection {
         let agent = req.headers.first(name: .userAgent)
         let reason = kind == "report" ? nil : req.application.botDetector.reason(
             isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: simulation.sentAt, now: req.now)
-        try await req.application.trackingWriter.record(TrackingEvent(
+        try await req.application.trackingWriter.submit(TrackingEvent(
             simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
             occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason, details: details))
         req.application.phishingMetrics.events(reason == nil ? kind : "\(kind)_flagged").increment()

@@ -25,82 +25,50 @@ struct TrackingEvent: Sendable {
     }
 }
 
-/// Group commit for the tracking routes: events of concurrent requests are written together in one transaction, and
-/// each request answers once the batch holding its event is durable. A campaign's burst of opens therefore costs a
-/// handful of transactions instead of one per request, without "database is locked" and without losing an event.
-actor TrackingEventWriter {
-    private let db: any Database
-    private var pending: [(TrackingEvent, CheckedContinuation<Void, any Error>)] = []
-    private var flushing = false
-    static let maxBatch = 500
-
-    init(db: any Database) { self.db = db }
-
-    func record(_ event: TrackingEvent) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            pending.append((event, continuation))
-            if !flushing {
-                flushing = true
-                Task { await self.flushLoop() }
-            }
-        }
+/// Writes tracking events through one group-commit writer: a campaign's burst of opens costs a handful of
+/// transactions, and each request answers once its event is stored.
+enum TrackingEventWriter {
+    static func make(db: any Database) -> GroupCommit<TrackingEvent> {
+        GroupCommit(db: db) { events, db in try await write(events, on: db) }
     }
 
-    private func flushLoop() async {
-        while !pending.isEmpty {
-            // A moment for the rest of a burst to join this batch.
-            try? await Task.sleep(for: .milliseconds(2))
-            let batch = Array(pending.prefix(Self.maxBatch))
-            pending.removeFirst(batch.count)
-            do {
-                try await write(batch.map(\.0))
-                for (_, continuation) in batch { continuation.resume() }
-            } catch {
-                for (_, continuation) in batch { continuation.resume(throwing: error) }
-            }
+    static func write(_ events: [TrackingEvent], on db: any Database) async throws {
+        var insert = db.sql.insert(into: PhishingEvent.schema)
+            .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
+                     "bot_reason", "details")
+        for event in events {
+            insert = insert.values(SQLBind(UUID()), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
+                                   SQLBind(event.kind), SQLBind(event.occurredAt), SQLBind(event.ip), SQLBind(event.userAgent),
+                                   SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
         }
-        flushing = false
-    }
-
-    private func write(_ events: [TrackingEvent]) async throws {
-        try await db.transaction { db in
-            var insert = db.sql.insert(into: PhishingEvent.schema)
-                .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
-                         "bot_reason", "details")
-            for event in events {
-                insert = insert.values(SQLBind(UUID()), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
-                                       SQLBind(event.kind), SQLBind(event.occurredAt), SQLBind(event.ip), SQLBind(event.userAgent),
-                                       SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
-            }
-            try await insert.run()
-            for event in events where event.botReason == nil {
-                if event.kind == "report" {
-                    try await db.sql.raw("""
-                        UPDATE phishing_simulations SET reported_at = COALESCE(reported_at, \(bind: event.occurredAt))
-                        WHERE id = \(bind: event.simulationID)
-                        """).run()
-                    continue
-                }
-                guard let stage = event.stage else { continue }
-                // Earlier stages are implied by later ones (a click means the mail was opened).
+        try await insert.run()
+        for event in events where event.botReason == nil {
+            if event.kind == "report" {
                 try await db.sql.raw("""
-                    UPDATE phishing_simulations SET
-                        stage = CASE WHEN stage < \(bind: stage.rawValue) THEN \(bind: stage.rawValue) ELSE stage END,
-                        opened_at = COALESCE(opened_at, \(bind: event.occurredAt)),
-                        clicked_at = CASE WHEN \(bind: stage.rawValue) >= 3 THEN COALESCE(clicked_at, \(bind: event.occurredAt)) ELSE clicked_at END,
-                        submitted_at = CASE WHEN \(bind: stage.rawValue) >= 4 THEN COALESCE(submitted_at, \(bind: event.occurredAt)) ELSE submitted_at END
+                    UPDATE phishing_simulations SET reported_at = COALESCE(reported_at, \(bind: event.occurredAt))
                     WHERE id = \(bind: event.simulationID)
                     """).run()
+                continue
             }
+            guard let stage = event.stage else { continue }
+            // Earlier stages are implied by later ones (a click means the mail was opened).
+            try await db.sql.raw("""
+                UPDATE phishing_simulations SET
+                    stage = CASE WHEN stage < \(bind: stage.rawValue) THEN \(bind: stage.rawValue) ELSE stage END,
+                    opened_at = COALESCE(opened_at, \(bind: event.occurredAt)),
+                    clicked_at = CASE WHEN \(bind: stage.rawValue) >= 3 THEN COALESCE(clicked_at, \(bind: event.occurredAt)) ELSE clicked_at END,
+                    submitted_at = CASE WHEN \(bind: stage.rawValue) >= 4 THEN COALESCE(submitted_at, \(bind: event.occurredAt)) ELSE submitted_at END
+                WHERE id = \(bind: event.simulationID)
+                """).run()
         }
     }
 }
 
 extension Application {
-    private struct WriterKey: StorageKey { typealias Value = TrackingEventWriter }
+    private struct WriterKey: StorageKey { typealias Value = GroupCommit<TrackingEvent> }
     private struct BotDetectorKey: StorageKey { typealias Value = BotDetector }
 
-    var trackingWriter: TrackingEventWriter {
+    var trackingWriter: GroupCommit<TrackingEvent> {
         get { storage[WriterKey.self]! }
         set { storage[WriterKey.self] = newValue }
     }

@@ -196,27 +196,29 @@ struct CampaignService: Sendable {
         let actor = self.actor
         let now = self.now
         let newStatus = status
+        // The status and the enrolments land together: an active campaign never lacks its audience after a crash.
         try await db.transaction { db in
             try await campaign.save(on: db)
             try await AuditService(db: db, now: now).record(
                 AuditEvent("campaign.status_changed", target: ("campaign", campaign.id), companyID: client.$company.id,
                            clientID: client.id, details: ["from": .string(previous), "to": .string(newStatus)]), by: actor)
+            if newStatus == "active" { try await enrollAudience(of: campaign, on: db) }
         }
-        if status == "active" { try await enrollAudience(of: campaign) }
     }
 
     /// Users the campaign's audience names right now (active people of the client).
-    func audienceQuery(of campaign: TrainingCampaign) -> QueryBuilder<User> {
-        Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db)
+    func audienceQuery(of campaign: TrainingCampaign, on db: (any Database)? = nil) -> QueryBuilder<User> {
+        Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db ?? self.db)
     }
 
     /// Enrols every audience member in every module, skipping existing enrolments. Idempotent; batched inserts.
     @discardableResult
-    func enrollAudience(of campaign: TrainingCampaign, batchSize: Int = 500) async throws -> Int {
+    func enrollAudience(of campaign: TrainingCampaign, on database: (any Database)? = nil, batchSize: Int = 500) async throws -> Int {
+        let db = database ?? self.db
         var inserted = 0
         var lastID: UUID?
         while true {
-            let query = audienceQuery(of: campaign).field(\.$id).sort(\.$id).limit(batchSize)
+            let query = audienceQuery(of: campaign, on: db).field(\.$id).sort(\.$id).limit(batchSize)
             if let lastID { query.filter(\.$id > lastID) }
             let userIDs = try await query.all().compactMap(\.id)
             guard let last = userIDs.last else { break }
@@ -260,8 +262,8 @@ struct CampaignService: Sendable {
 struct TrainingSyncJob: JobHandler {
     static let kind = "training.sync"
 
-    func run(payload: String, app: Application, now: Date) async throws {
-        try await CampaignService(db: app.db, actor: .system, now: now).synchronise()
+    func run(payload: String, context: JobContext) async throws {
+        try await CampaignService(db: context.app.db, actor: .system, now: context.now).synchronise()
     }
 }
 

@@ -10,15 +10,16 @@ import Vapor
     @Test func claimsDueJobsOnceAndCompletes() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            let queue = JobQueue(db: app.db, now: clock.now())
+            let queue = app.jobs
             #expect(try await queue.enqueue("test.a", payload: Payload(n: 1)))
             #expect(try await queue.enqueue("test.b", payload: Payload(n: 2), runAt: clock.now().addingTimeInterval(60)))
             let first = try await queue.claim(limit: 10, worker: "w1")
             #expect(first.map(\.kind) == ["test.a"])
             #expect(try await queue.claim(limit: 10, worker: "w2").isEmpty, "a running job is not claimed twice")
-            try await queue.complete(first[0])
+            #expect(try await queue.complete(first[0], worker: "w2") == false, "only the lease holder completes")
+            #expect(try await queue.complete(first[0], worker: "w1"))
             clock.advance(by: 61)
-            let later = try await JobQueue(db: app.db, now: clock.now()).claim(limit: 10, worker: "w1")
+            let later = try await queue.claim(limit: 10, worker: "w1")
             #expect(later.map(\.kind) == ["test.b"])
         }
     }
@@ -35,16 +36,16 @@ import Vapor
     @Test func failuresBackOffThenDie() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            try await JobQueue(db: app.db, now: clock.now()).enqueue("test.fail", payload: Payload(n: 1), maxAttempts: 2)
-            var job = try #require(try await JobQueue(db: app.db, now: clock.now()).claim(limit: 1, worker: "w").first)
-            try await JobQueue(db: app.db, now: clock.now()).fail(job, error: "boom")
+            try await app.jobs.enqueue("test.fail", payload: Payload(n: 1), maxAttempts: 2)
+            var job = try #require(try await app.jobs.claim(limit: 1, worker: "w").first)
+            try await app.jobs.fail(job, worker: "w", error: "boom")
             var stored = try #require(try await Job.find(job.id, on: app.db))
             #expect(stored.status == "queued")
             #expect(stored.runAt == clock.now().addingTimeInterval(15))
-            #expect(try await JobQueue(db: app.db, now: clock.now()).claim(limit: 1, worker: "w").isEmpty)
+            #expect(try await app.jobs.claim(limit: 1, worker: "w").isEmpty)
             clock.advance(by: 16)
-            job = try #require(try await JobQueue(db: app.db, now: clock.now()).claim(limit: 1, worker: "w").first)
-            try await JobQueue(db: app.db, now: clock.now()).fail(job, error: "boom again")
+            job = try #require(try await app.jobs.claim(limit: 1, worker: "w").first)
+            try await app.jobs.fail(job, worker: "w", error: "boom again")
             stored = try #require(try await Job.find(job.id, on: app.db))
             #expect(stored.status == "dead")
             #expect(stored.lastError == "boom again")
@@ -55,10 +56,10 @@ import Vapor
     @Test func aCrashedWorkersJobIsReclaimed() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            try await JobQueue(db: app.db, now: clock.now()).enqueue("test.crash", payload: Payload(n: 1))
-            _ = try await JobQueue(db: app.db, now: clock.now()).claim(limit: 1, worker: "dead-worker")
-            clock.advance(by: JobQueue.staleAfter + 1)
-            let reclaimed = try await JobQueue(db: app.db, now: clock.now()).claim(limit: 1, worker: "new-worker")
+            try await app.jobs.enqueue("test.crash", payload: Payload(n: 1))
+            _ = try await app.jobs.claim(limit: 1, worker: "dead-worker")
+            clock.advance(by: app.settings.jobLease + 1)
+            let reclaimed = try await app.jobs.claim(limit: 1, worker: "new-worker")
             #expect(reclaimed.count == 1)
             #expect(reclaimed.first?.lockedBy == "new-worker")
         }
@@ -67,7 +68,7 @@ import Vapor
     struct CountingJob: JobHandler {
         static let kind = "test.count"
         let counter: NIOLockedValueBox<Int>
-        func run(payload: String, app: Application, now: Date) async throws { counter.withLockedValue { $0 += 1 } }
+        func run(payload: String, context: JobContext) async throws { counter.withLockedValue { $0 += 1 } }
     }
 
     @Test func recurringJobsRunOncePerInterval() async throws {

@@ -16,7 +16,7 @@ import VaporTesting
         let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
                                                           templates: [try await PhishingFactory.builtinTemplate(app)], extra: extra)
         clock.advance(by: 60)
-        try await PhishingSender(app: app, now: clock.now()).sendDue()
+        try await PhishingSender(context: .test(app)).sendDue()
         clock.advance(by: 600)
         let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first { $0.email == "target@acme.test" })
         return (tenant, simulation, campaign, learner)
@@ -106,7 +106,7 @@ import VaporTesting
             let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
             let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile, templates: [try await PhishingFactory.builtinTemplate(app)])
             clock.advance(by: 60)
-            try await PhishingSender(app: app, now: clock.now()).sendDue()
+            try await PhishingSender(context: .test(app)).sendDue()
             clock.advance(by: 2)
             let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first)
             _ = try await app.send(.GET, "/api/phishing/track/click/\(simulation.token)", headers: headers())

@@ -27,12 +27,21 @@ final class SMTPFixture: Sendable {
     let rcptReplies: [String: String]
     /// TLS from the first byte (SMTPS, port 465 style) instead of STARTTLS.
     let implicitTLS: Bool
-    /// The first line the server sends (e.g. "554 go away" to refuse at greeting).
-    let greeting: String
+    /// The first line the server sends (e.g. "554 go away" to refuse at greeting); tests may change it.
+    let greetingLine: NIOLockedValueBox<String>
+    var greeting: String {
+        get { greetingLine.withLockedValue { $0 } }
+        set { greetingLine.withLockedValue { $0 = newValue } }
+    }
+    /// Seconds the server waits before accepting each message's data (a slow sink).
+    let dataDelay: TimeAmount
+    private let acceptLoop = NIOLockedValueBox<(channel: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
 
     init(credentials: (String, String)? = nil, withTLS: Bool = false, implicitTLS: Bool = false,
-         rcptReplies: [String: String] = [:], greeting: String = "220 fixture.test ESMTP ready") throws {
-        self.greeting = greeting
+         rcptReplies: [String: String] = [:], greeting: String = "220 fixture.test ESMTP ready",
+         dataDelay: TimeAmount = .zero) throws {
+        self.greetingLine = NIOLockedValueBox(greeting)
+        self.dataDelay = dataDelay
         self.credentials = credentials.map { (user: $0.0, password: $0.1) }
         self.rcptReplies = rcptReplies
         self.implicitTLS = implicitTLS
@@ -61,17 +70,25 @@ final class SMTPFixture: Sendable {
                 }
             }
         state.withLockedValue { $0.port = server.channel.localAddress?.port ?? 0 }
-        Task {
+        let loop = Task<Void, Never> {
             try? await server.executeThenClose { connections in
-                for try await connection in connections {
-                    self.state.withLockedValue { $0.connections += 1 }
-                    Task { try? await self.serve(connection) }
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        self.state.withLockedValue { $0.connections += 1 }
+                        group.addTask { try? await self.serve(connection) }
+                    }
                 }
             }
         }
+        acceptLoop.withLockedValue { $0 = (server.channel, loop) }
     }
 
+    /// Closes the listening socket, waits for the accept loop and every connection to end, then stops the event loops:
+    /// nothing is scheduled on a loop that has shut down.
     func stop() async {
+        let (channel, loop) = acceptLoop.withLockedValue { $0 }
+        try? await channel?.close()
+        await loop?.value
         try? await group.shutdownGracefully()
     }
 
@@ -119,6 +136,7 @@ final class SMTPFixture: Sendable {
                 } else if upper == "DATA" {
                     guard !recipients.isEmpty else { try await reply("554 5.5.1 No valid recipients"); continue }
                     try await reply("354 End data with <CR><LF>.<CR><LF>")
+                    if dataDelay > .zero { try await Task.sleep(for: .nanoseconds(dataDelay.nanoseconds)) }
                     var lines: [String] = []
                     while true {
                         let dataLine = try await reader.readLine()

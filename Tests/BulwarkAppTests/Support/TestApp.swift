@@ -113,3 +113,10 @@ func withBulwark<T>(
 
 /// Vapor also exports a `Client` (its HTTP client); in tests the name means the tenant.
 typealias Client = BulwarkApp.Client
+
+extension JobContext {
+    /// A job context for driving handlers by hand; `stop` plays a shutdown request.
+    static func test(_ app: Application, worker: String = "test-worker", stop: @escaping @Sendable () -> Bool = { false }) -> JobContext {
+        JobContext(app: app, worker: worker, lease: app.settings.jobLease, shouldStop: stop)
+    }
+}

@@ -47,11 +47,17 @@ final class RecordingMailer: Mailer, @unchecked Sendable {
 
     var sent: [MailMessage] { lock.withLock { _sent } }
 
-    func send(_ messages: [MailMessage]) async -> [MailOutcome] {
-        messages.map { message in
+    func deliver(_ messages: [MailMessage], proceed: (Int) async throws -> MailStep,
+                 record: (Int, MailOutcome) async throws -> Void) async throws {
+        for (index, message) in messages.enumerated() {
+            switch try await proceed(index) {
+            case .stop: return
+            case .skip: continue
+            case .send: break
+            }
             let outcome = outcomeFor(message)
             if outcome == .sent { lock.withLock { _sent.append(message) } }
-            return outcome
+            try await record(index, outcome)
         }
     }
 }

@@ -1,0 +1,44 @@
+import Vapor
+
+/// Start and stop of the long-lived parts, in an order that loses nothing. At start (serving processes only) the job
+/// worker begins, after taking the queue's ownership on SQLite. On SIGTERM or shutdown, before the databases close
+/// (Fluent's own handler runs after this one): stop accepting requests and finish those in flight, let running jobs
+/// finish the message in hand and hand back the rest, then write every buffered tracking event.
+struct ProcessLifecycle: LifecycleHandler {
+    func didBootAsync(_ app: Application) async throws {
+        guard app.startsJobWorker else { return }
+        if case let .sqliteFile(path) = app.settings.database {
+            guard let ownership = try QueueOwnership.acquire(forDatabaseAt: path) else {
+                app.logger.warning("Another process runs the job queue of \(path); this one runs no background jobs.")
+                return
+            }
+            app.queueOwnership = ownership
+            try await app.jobWorker.handBackAbandoned(app: app)
+        }
+        app.jobWorker.start(app: app)
+    }
+
+    func shutdownAsync(_ app: Application) async {
+        await app.server.shutdown()
+        await app.jobWorker.stop()
+        await app.sendOutcomes.close()
+        await app.trackingWriter.close()
+        app.queueOwnership = nil
+    }
+}
+
+extension Application {
+    private struct StartsJobWorkerKey: StorageKey { typealias Value = Bool }
+    private struct QueueOwnershipKey: StorageKey { typealias Value = QueueOwnership }
+
+    /// Set by the entry point for `serve` (unless BULWARK_DISABLE_WORKER): one-off commands never send mail.
+    var startsJobWorker: Bool {
+        get { storage[StartsJobWorkerKey.self] ?? false }
+        set { storage[StartsJobWorkerKey.self] = newValue }
+    }
+
+    var queueOwnership: QueueOwnership? {
+        get { storage[QueueOwnershipKey.self] }
+        set { storage[QueueOwnershipKey.self] = newValue }
+    }
+}
