@@ -9,6 +9,8 @@ struct Settings: Sendable {
     }
 
     var database: DatabaseChoice
+    /// How long a request waits for a database connection before it fails.
+    var databasePoolTimeout: TimeInterval = 10
     var hostname: String
     var port: Int
     var adminEmail: String?

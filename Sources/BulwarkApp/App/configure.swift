@@ -18,16 +18,19 @@ func configure(_ app: Application, settings: Settings) async throws {
     BulwarkMetrics.bootstrapOnce()
     app.http.server.configuration.hostname = settings.hostname
     app.http.server.configuration.port = settings.port
+    // Vapor's default (16 KB) is below what the API accepts (an HTML email template may hold 500,000 characters).
+    app.routes.defaultMaxBodySize = "1mb"
 
     switch settings.database {
     case let .postgres(url):
-        app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: 8), as: .psql)
+        app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: 8,
+                                        connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .psql)
         app.rateLimitStore = DatabaseRateLimitStore()
     case let .sqliteFile(path):
-        app.databases.use(.sqlite(.file(path)), as: .sqlite)
+        app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
         app.rateLimitStore = settings.sharedRateLimits ? DatabaseRateLimitStore() : MemoryRateLimitStore()
     case .sqliteMemory:
-        app.databases.use(.sqlite(.memory), as: .sqlite)
+        app.databases.use(.sqlite(.memory, connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
         app.rateLimitStore = MemoryRateLimitStore()
     }
     app.secretBox = try SecretBox.load(settings: settings, logger: app.logger)

@@ -68,9 +68,19 @@ struct SealAuditChains: AsyncMigration {
         try await Self.sealLegacyChains(on: database, key: key)
     }
 
-    /// Heads without a MAC are the ones written before this migration: seal them and register their chains.
+    /// Heads without a MAC are the ones written before this migration: seal them and register their chains. Sealing is a
+    /// trust decision made once, at the upgrade: if chains were already registered (the upgrade happened), heads that
+    /// lost their MACs were tampered with, and sealing them would launder that. Refuse and say so.
     static func sealLegacyChains(on database: any Database, key: SymmetricKey) async throws {
         let heads = try await AuditChainHead.query(on: database).filter(\.$mac == nil).sort(\.$id).all()
+        guard !heads.isEmpty else { return }
+        if try await AuditEntry.query(on: database).filter(\.$action == AuditService.chainOpened).first() != nil {
+            throw ConfigurationError("""
+                Audit chain heads without a MAC were found after their sealing: the audit log was tampered with. \
+                Run `bulwark audit-verify` and restore the database from a backup; Bulwark will not reseal it.
+                """)
+        }
+        database.logger.warning("Sealing \(heads.count) audit chain(s) written before heads were authenticated (once, at this upgrade).")
         for head in heads {
             head.mac = AuditSeal.mac(chainKey: head.id!, seq: head.seq, hash: head.hash, key: key)
             try await head.save(on: database)

@@ -89,7 +89,7 @@ struct AuditService: Sendable {
     func list(clientID: UUID, filters: Filters, page: PageParams) async throws -> (items: [AuditEntry], meta: PaginationMeta) {
         let query = AuditEntry.query(on: db).filter(\.$clientID == clientID)
         if let actor = filters.actor {
-            if let id = UUID(uuidString: actor) { query.filter(\.$actorID == id) }
+            if let id = UUID(uuidString: actor) { query.filter(\.$actorID == id) }  // parsed: any case
             else { query.filter(\.$actorEmail == actor.lowercased()) }
         }
         if let action = filters.action {
@@ -97,7 +97,10 @@ struct AuditService: Sendable {
             else { query.filter(\.$action == action) }
         }
         if let target = filters.target {
-            query.group(.or) { $0.filter(\.$targetID == target).filter(\.$targetType == target) }
+            // Identifiers match in any case (entries written before identifiers went out lowercase hold capitals).
+            query.group(.or) {
+                $0.filter(\.$targetID ~~ Array(Set([target, target.lowercased(), target.uppercased()]))).filter(\.$targetType == target)
+            }
         }
         if let from = filters.from { query.filter(\.$createdAt >= from) }
         if let to = filters.to { query.filter(\.$createdAt <= to) }

@@ -25,6 +25,13 @@ struct AuditVerifier: Sendable {
         let heads = Dictionary(uniqueKeysWithValues: try await AuditChainHead.query(on: db).all().map { ($0.id!, $0) })
         let entryChains = try await db.sql.raw("SELECT DISTINCT chain_key FROM audit_entries").all()
             .map { try $0.decode(column: "chain_key", as: String.self) }
+        if heads.isEmpty, entryChains.isEmpty {
+            // Nothing at all is only right for an installation that never recorded anything.
+            if try await db.sql.raw("SELECT 1 AS yes FROM users LIMIT 1").first() != nil {
+                return Result(checked: 0, broken: BrokenLink(chainKey: AuditService.systemChain, seq: 0, entryID: nil,
+                                                             reason: "is missing, with every other chain, although the installation has users"))
+            }
+        }
         var checked = 0
         var registered = Set<String>()
         for chainKey in Set(entryChains).union(heads.keys).sorted() {

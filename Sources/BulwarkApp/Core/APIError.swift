@@ -73,12 +73,20 @@ extension APIError {
         let message: String
         if abort.status == .notFound || abort.status == .methodNotAllowed {
             message = "Route not found."
+        } else if abort.status == .payloadTooLarge {
+            message = "The request body is too large."
         } else if abort.status.code >= 500 {
             message = "An internal error occurred."
         } else {
             message = abort.reason
         }
-        let status: HTTPResponseStatus = abort.status == .methodNotAllowed ? .notFound : abort.status
+        // No seed lists 405, 413 or 415: they answer as the not-found and bad-request cases they are.
+        let status: HTTPResponseStatus
+        switch abort.status {
+        case .methodNotAllowed: status = .notFound
+        case .payloadTooLarge, .unsupportedMediaType: status = .badRequest
+        default: status = abort.status
+        }
         self.init(status: status, code: code, message: message, details: nil, headers: abort.headers)
     }
 

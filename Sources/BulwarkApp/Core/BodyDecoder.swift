@@ -5,7 +5,9 @@ import Foundation
 /// is tried again, until the rest decodes. Only failing requests pay for the retries.
 struct BodyDecoder {
     let style: KeyStyle
-    static let maxFieldErrors = 50
+    /// Bounds on the work a failing body can cause: each retry decodes the body again.
+    static let maxFieldErrors = 20
+    static let maxUnplacedNumbers = 20
 
     func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         let decoder = style.decoder
@@ -48,6 +50,9 @@ struct BodyDecoder {
                     } catch { return true }
                 }
                 let candidates = Self.numbers(notFittingIntegersIn: object)
+                guard candidates.count <= Self.maxUnplacedNumbers else {
+                    throw APIError.badRequest("The request body holds numbers that do not fit their fields.")
+                }
                 let culprits = candidates.filter { candidate in
                     stillUnplaced(candidates.filter { $0 != candidate }.reduce(object) { Self.removing($1, from: $0) })
                 }
@@ -78,7 +83,8 @@ struct BodyDecoder {
 
     /// Paths (wire names) of the numbers in the document that are not whole numbers an Int64 holds.
     private static func numbers(notFittingIntegersIn object: [String: Any], prefix: [PathComponent] = []) -> [[PathComponent]] {
-        object.keys.sorted().flatMap { key -> [[PathComponent]] in
+        guard prefix.count < 32 else { return [] }
+        return object.keys.sorted().flatMap { key -> [[PathComponent]] in
             let path = prefix + [.key(key)]
             switch object[key] {
             case let nested as [String: Any]:

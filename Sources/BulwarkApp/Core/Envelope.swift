@@ -30,7 +30,7 @@ extension Request {
     }
 
     func json<T: Encodable>(_ value: T, status: HTTPStatus) throws -> Response {
-        let data = try keyStyle.encoder.encode(value)
+        let data = IdentifierCase.lowercased(try keyStyle.encoder.encode(value))
         var headers = HTTPHeaders()
         headers.contentType = .json
         return Response(status: status, headers: headers, body: .init(data: data))

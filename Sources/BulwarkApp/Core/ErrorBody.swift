@@ -18,7 +18,7 @@ struct ErrorBody: Encodable {
         }
         apiError.status = RouteFamily(path: request.url.path).wireStatus(for: apiError.status)
         var headers = apiError.headers
-        if isDashboardPage(request.url.path) {
+        if isDashboardPage(RouteFamily.canonical(request.url.path)) {
             headers.contentType = .html
             let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(apiError.status.code) · Bulwark</title>"
                 + "<link rel=\"stylesheet\" href=\"/css/app.css\"></head><body class=\"auth\"><main class=\"card\">"

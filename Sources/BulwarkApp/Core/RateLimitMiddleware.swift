@@ -8,7 +8,7 @@ struct RateLimitMiddleware: AsyncMiddleware {
             return try await next.respond(to: request)
         }
         let decision = try await request.application.rateLimitStore
-            .hit(key: "\(category.rawValue):\(callerKey(request))", rule: rule, now: request.now, db: request.db)
+            .hit(key: "\(category.rawValue):\(callerKey(request, category: category))", rule: rule, now: request.now, db: request.db)
         let response: Response
         if decision.allowed {
             do {
@@ -26,9 +26,18 @@ struct RateLimitMiddleware: AsyncMiddleware {
         return response
     }
 
-    private func callerKey(_ request: Request) -> String {
-        if let principal = request.auth.get(Principal.self) { return principal.rateLimitKey }
-        return "ip:" + (request.clientIP ?? "unknown")
+    /// Who a request counts against. Sign-in attempts always count against the address: a credential someone holds
+    /// must not buy a fresh budget for guessing someone else's password.
+    private func callerKey(_ request: Request, category: RateCategory) -> String {
+        if category != .auth, let principal = request.auth.get(Principal.self) { return principal.rateLimitKey }
+        return "ip:" + Self.addressBucket(request.clientIP)
+    }
+
+    /// An IPv6 client holds a whole /64 (it can pick any address in it), so the /64 is its bucket.
+    static func addressBucket(_ address: String?) -> String {
+        guard let address, let parsed = IPAddress(address) else { return address ?? "unknown" }
+        if parsed.isIPv4 { return parsed.description }
+        return IPNetwork(address: parsed, prefixLength: 64).description
     }
 }
 
@@ -36,7 +45,9 @@ extension Request {
     /// The address the request came from: the TCP peer, or what X-Forwarded-For says when the peer is one of the
     /// proxies the operator listed in BULWARK_TRUSTED_PROXIES (never otherwise: anyone can send the header).
     var clientIP: String? {
-        ForwardedFor.clientAddress(peer: remoteAddress?.ipAddress, header: headers.first(name: "X-Forwarded-For"),
-                                   trusted: application.settings.trustedProxies)
+        // Several X-Forwarded-For lines are one list, in order (RFC 7230): a proxy may append its own line.
+        let forwarded = headers[.xForwardedFor]
+        return ForwardedFor.clientAddress(peer: remoteAddress?.ipAddress, header: forwarded.isEmpty ? nil : forwarded.joined(separator: ","),
+                                          trusted: application.settings.trustedProxies)
     }
 }

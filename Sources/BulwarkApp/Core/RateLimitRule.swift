@@ -15,7 +15,8 @@ enum RateCategory: String, CaseIterable, Sendable {
     ]
 
     /// The category a request counts against, or nil for routes outside the API (health, dashboard assets).
-    static func of(method: HTTPMethod, path: String) -> RateCategory? {
+    static func of(method: HTTPMethod, path raw: String) -> RateCategory? {
+        let path = RouteFamily.canonical(raw)
         // The dashboard's sign-in forms are guessed at like /api/auth/login, so they share its limit.
         if method == .POST, path == DashboardPath.login || path == DashboardPath.loginTOTP { return .auth }
         guard path.hasPrefix("/api/") else { return nil }

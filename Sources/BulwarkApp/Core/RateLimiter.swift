@@ -45,17 +45,30 @@ struct DatabaseRateLimitStore: RateLimitStore {
 }
 
 /// Counters in this process, for the embedded SQLite mode, which runs one Bulwark process per database file.
-/// A write per request would serialise every API call behind SQLite's single writer.
+/// A write per request would serialise every API call behind SQLite's single writer. Expired windows are swept every
+/// `sweepEvery` hits, and the number of counters is capped, so many distinct callers cannot grow memory without bound.
 final class MemoryRateLimitStore: RateLimitStore, Sendable {
-    private let counters = NIOLockedValueBox<[String: (windowStart: Int, hits: Int)]>([:])
+    static let maxCounters = 200_000
+    static let sweepEvery = 10_000
+    private let state = NIOLockedValueBox<(counters: [String: (windowEnd: Int, hits: Int)], hitsSinceSweep: Int)>(([:], 0))
 
     func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)
         let windowStart = nowSeconds - nowSeconds % rule.window
-        let hits = counters.withLockedValue { counters -> Int in
-            if counters.count > 100_000 { counters = counters.filter { $0.value.windowStart + 86_400 > nowSeconds } }
-            let current = counters[key].flatMap { $0.windowStart == windowStart ? $0.hits : nil } ?? 0
-            counters[key] = (windowStart, current + 1)
+        let windowEnd = windowStart + rule.window
+        let hits = state.withLockedValue { state -> Int in
+            state.hitsSinceSweep += 1
+            if state.hitsSinceSweep >= Self.sweepEvery || state.counters.count >= Self.maxCounters {
+                state.hitsSinceSweep = 0
+                state.counters = state.counters.filter { $0.value.windowEnd > nowSeconds }
+                if state.counters.count >= Self.maxCounters {
+                    // Still full of live windows: forget the ones closest to expiry first.
+                    let keep = state.counters.sorted { $0.value.windowEnd > $1.value.windowEnd }.prefix(Self.maxCounters / 2)
+                    state.counters = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+                }
+            }
+            let current = state.counters[key].flatMap { $0.windowEnd == windowEnd ? $0.hits : nil } ?? 0
+            state.counters[key] = (windowEnd, current + 1)
             return current + 1
         }
         return RateLimitDecision(rule: rule, hits: hits, windowStart: windowStart)

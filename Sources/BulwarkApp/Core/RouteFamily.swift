@@ -14,7 +14,15 @@ enum RouteFamily: Sendable, Equatable {
 
     static let tabletopPrefixes = ["/api/ttx", "/api/portal", "/api/auth", "/api/threat-intel"]
 
-    init(path: String) {
+    /// The path as the router sees it: Vapor routes `/api//v1/users/` to `/api/v1/users`, so every decision made from
+    /// the path (family, rate-limit category, cross-site check) is made from the same collapsed form.
+    static func canonical(_ path: String) -> String {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        return "/" + segments.joined(separator: "/")
+    }
+
+    init(path raw: String) {
+        let path = Self.canonical(raw)
         func under(_ prefix: String) -> Bool { path == prefix || path.hasPrefix(prefix + "/") }
         if under("/api/v1") || under("/api/phishing") {
             self = .awareness

@@ -17,6 +17,8 @@ enum APICatalog {
         var contentType = "application/json"
         /// A non-JSON request body (the CSV import).
         var requestContentType: String? = nil
+        /// Error statuses a public route answers besides the ones every route of its kind does (a sign-in's 401).
+        var extraStatuses: [Int] = []
     }
 
     static let pageQuery = ["page", "per_page"]
@@ -144,14 +146,15 @@ enum APICatalog {
               responseStatus: 204),
         .init(method: .GET, path: "/api/phishing/track/click/{token}", summary: "Track click + redirect to the campaign's landing page (public)",
               tag: "Phishing tracking", auth: false, responseStatus: 303, contentType: "text/html"),
-        .init(method: .GET, path: "/api/phishing/track/open/{token}", summary: "Tracking pixel (public)", tag: "Phishing tracking", auth: false,
-              contentType: "image/gif"),
+        .init(method: .GET, path: "/api/phishing/track/open/{token}", summary: "Tracking pixel (public; the pixel whatever the token)",
+              tag: "Phishing tracking", auth: false, contentType: "image/gif"),
         // Seed 001 (camelCase)
         .init(method: .POST, path: "/api/auth/register", summary: "Register a new user and organisation", tag: "Auth", auth: false,
               body: ["email": "string", "password": "string", "firstName": "string", "lastName": "string", "companyName": "string"],
-              requiredBody: ["email", "password", "firstName", "lastName"], responseStatus: 201),
+              requiredBody: ["email", "password", "firstName", "lastName"], responseStatus: 201, extraStatuses: [409, 422]),
         .init(method: .POST, path: "/api/auth/login", summary: "Sign in: session cookie and bearer token", tag: "Auth", auth: false,
-              body: ["email": "string", "password": "string", "totpCode": "string"], requiredBody: ["email", "password"]),
+              body: ["email": "string", "password": "string", "totpCode": "string"], requiredBody: ["email", "password"],
+              extraStatuses: [401, 422]),
         .init(method: .POST, path: "/api/auth/logout", summary: "Sign out", tag: "Auth", auth: true),
         .init(method: .POST, path: "/api/auth/totp/setup", summary: "Start two-factor enrolment", tag: "Auth", auth: true),
         .init(method: .POST, path: "/api/auth/totp/enable", summary: "Confirm two-factor enrolment with a code", tag: "Auth", auth: true,

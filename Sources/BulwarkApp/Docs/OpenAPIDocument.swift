@@ -80,7 +80,13 @@ enum OpenAPIDocument {
             responses["401"] = failure("Authentication required")
             responses["403"] = failure("Insufficient permissions, or a cookie-authenticated change without the CSRF token")
         }
-        if operation.auth || !pathParameters(operation.path).isEmpty {
+        if operation.contentType == "image/gif" {
+            // The pixel answers an image whatever the token, so mail clients show nothing broken.
+        } else if operation.contentType == "text/html" && !operation.auth {
+            if !pathParameters(operation.path).isEmpty {
+                responses["404"] = ["description": "Unknown token (an HTML page)", "content": ["text/html": ["schema": ["type": "string"]]]]
+            }
+        } else if operation.auth || !pathParameters(operation.path).isEmpty {
             responses["404"] = failure("Not found (including another tenant's ids)")
         }
         if family == .scorecard || family == .tabletop, [.POST, .PUT, .DELETE].contains(operation.method) {
@@ -89,6 +95,10 @@ enum OpenAPIDocument {
         }
         if RateCategory.of(method: operation.method, path: operation.path) != nil {
             responses["429"] = failure("Rate limited (Retry-After)")
+        }
+        for status in operation.extraStatuses where responses[String(status)] == nil {
+            responses[String(status)] = failure(status == 401 ? "Wrong credentials or a missing or wrong second factor"
+                                                : status == 409 ? "Conflict (already exists)" : "Validation error (details per field)")
         }
         responses["500"] = failure("Internal error")
         return responses

@@ -36,6 +36,10 @@ struct AuthV3Controller: RouteCollection {
 
     @Sendable func logout(req: Request) async throws -> Response {
         let principal = try req.principal()
+        // Browsers send the session cookie on any top-level GET, so another site could sign people out with a link.
+        if req.method == .GET, principal.viaCookie {
+            throw APIError.forbidden("Log out with POST, or with the bearer token in the Authorization header.")
+        }
         try await req.authService.logout(principal, actor: req.auditActor)
         return try req.message("User logged out successfully")
     }

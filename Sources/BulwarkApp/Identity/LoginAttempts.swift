@@ -13,7 +13,9 @@ struct LoginAttempts: Sendable {
     /// Counts an attempt against the account, whoever makes it (per-address limits come from the auth category).
     func spendAccountBudget(email: String) async throws {
         guard let rule = app.settings.rateLimits[.auth] else { return }
-        let decision = try await app.rateLimitStore.hit(key: "login-account:\(email)", rule: rule, now: now, db: db)
+        // Hashed: the key stays small whatever is typed into the email field.
+        let account = RandomToken.sha256Hex(String(email.lowercased().prefix(320)))
+        let decision = try await app.rateLimitStore.hit(key: "login-account:\(account)", rule: rule, now: now, db: db)
         guard decision.allowed else {
             throw APIError.rateLimited(retryAfter: decision.resetAt - Int(now.timeIntervalSince1970),
                                        message: "Too many sign-in attempts for this account; try again later.")

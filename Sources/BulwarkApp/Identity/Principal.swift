@@ -35,12 +35,18 @@ struct Principal: Authenticatable, Sendable {
         self.viaCookie = viaCookie
     }
 
-    /// An API key: never more than its owner can do now.
-    init(apiKey: APIKey, owner: User) {
+    /// An API key: never more than its owner can do now, and never anywhere its owner can no longer reach. Nil when the
+    /// key no longer reaches anything (bound to a client its owner was moved away from).
+    init?(apiKey: APIKey, owner: User) {
+        let ownerCompanyWide = owner.role.isCompanyWide
+        if !ownerCompanyWide {
+            guard let ownClient = owner.$client.id else { return nil }
+            if let bound = apiKey.$client.id, bound != ownClient { return nil }
+        }
         user = owner
         role = apiKey.role.rank <= owner.role.rank ? apiKey.role : owner.role
         permissions = Set(apiKey.role.permissions).intersection(owner.role.permissions)
-        isCompanyWide = apiKey.role.isCompanyWide && owner.role.isCompanyWide
+        isCompanyWide = apiKey.role.isCompanyWide && ownerCompanyWide
         credential = .apiKey(apiKey.id!)
         boundClientID = apiKey.$client.id
     }

@@ -19,7 +19,14 @@ struct PrincipalAuthenticator: AsyncMiddleware {
         return try await next.respond(to: request)
     }
 
+    /// A principal confined to a client must have one: client-bound roles without a client reach nothing.
     private func resolve(_ request: Request) async -> Principal? {
+        guard let principal = await credentialPrincipal(request) else { return nil }
+        if !principal.isCompanyWide, principal.confinedClientID == nil { return nil }
+        return principal
+    }
+
+    private func credentialPrincipal(_ request: Request) async -> Principal? {
         if let bearer = request.headers.bearerAuthorization?.token {
             if bearer.hasPrefix(Self.apiKeyPrefix) { return await apiKeyPrincipal(bearer, request) }
             return await tokenPrincipal(bearer, request, viaCookie: false)

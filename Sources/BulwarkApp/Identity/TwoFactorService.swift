@@ -42,10 +42,14 @@ struct TwoFactorService: Sendable {
 
     /// A valid code whose time step has not been used before: the step is then spent, so the same code cannot also
     /// sign someone in.
+    /// A wrong code counts as a failed sign-in: a stolen session must not be a way to guess codes freely.
     private func check(_ code: String?, secret: String, field: String, user: User) async throws {
         guard let code, !code.isEmpty else { throw APIError.validation([field: ["The \(field) field is required."]]) }
+        let attempts = LoginAttempts(app: app, db: db, now: now)
+        try await attempts.checkNotLocked(user.id!)
         guard let step = TOTP.matchingStep(code: code, secret: secret, at: now),
-              try await LoginAttempts(app: app, db: db, now: now).consumeTOTPStep(step, userID: user.id!) else {
+              try await attempts.consumeTOTPStep(step, userID: user.id!) else {
+            _ = try await attempts.recordFailure(user.id!)
             throw APIError.validation([field: ["The code is not valid or was already used; wait for the next one."]])
         }
     }

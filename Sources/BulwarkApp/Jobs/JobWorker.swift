@@ -84,7 +84,7 @@ final class JobWorker: Sendable {
     private func run(_ job: Job, app: Application) async {
         let queue = app.jobs
         guard let handler = handlers.withLockedValue({ $0[job.kind] }) else {
-            try? await queue.fail(job, worker: name, error: "no handler for job kind \(job.kind)")
+            _ = try? await queue.fail(job, worker: name, error: "no handler for job kind \(job.kind)")
             return
         }
         let lease = app.settings.jobLease
@@ -117,7 +117,7 @@ final class JobWorker: Sendable {
             app.logger.warning("Job \(job.kind) \(jobID) lost its lease; another worker runs it now.")
         } catch {
             app.logger.warning("Job \(job.kind) \(jobID) failed: \(String(describing: error))")
-            try? await queue.fail(job, worker: name, error: String(describing: error))
+            _ = try? await queue.fail(job, worker: name, error: String(describing: error))
         }
     }
 

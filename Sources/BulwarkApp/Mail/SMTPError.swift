@@ -54,8 +54,9 @@ struct SMTPError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
-    /// A 5xx reply: retrying the same thing will not help.
-    var isPermanent: Bool { (code ?? 0) >= 500 || stage == .refusedTarget }
+    /// A 5xx reply: retrying the same thing will not help. (A refused target is a connection problem: it pauses the
+    /// profile rather than failing messages, since a name that does not resolve now may resolve later.)
+    var isPermanent: Bool { (code ?? 0) >= 500 }
 
     /// The failure is about the connection or the account, not about one message: no message was judged.
     var concernsConnection: Bool { ![.sender, .recipient, .message].contains(stage) }
@@ -63,7 +64,7 @@ struct SMTPError: Error, CustomStringConvertible, Equatable, Sendable {
     var description: String {
         let what: String
         switch stage {
-        case .refusedTarget: what = "refused by the server's outbound policy"
+        case .refusedTarget: what = "target refused"
         case .connect: what = "could not connect"
         case .timeout: what = "timed out"
         case .tls: what = "TLS failed"
@@ -87,7 +88,7 @@ struct SMTPError: Error, CustomStringConvertible, Equatable, Sendable {
     static func classify(_ error: any Error) -> SMTPError {
         switch error {
         case let error as SMTPError: return error
-        case let refused as OutboundRefused: return SMTPError(.refusedTarget, note: refused.reason)
+        case let refused as OutboundRefused: return SMTPError(.refusedTarget, note: refused.description)
         case ChannelError.connectTimeout: return SMTPError(.timeout, note: "no answer to the connection")
         case is NIOSSLError, is BoringSSLError: return SMTPError(.tls, note: "the handshake or the certificate failed")
         case let io as IOError:

@@ -103,7 +103,14 @@ struct SMTPMailer: Mailer {
             return try await bootstrap.connect(host: settings.host, port: settings.port, channelInitializer: initializer)
         }
         var lastError: (any Error)?
-        for address in try await outboundGuard.vet(host: settings.host, port: settings.port) {
+        let addresses: [SocketAddress]
+        do {
+            addresses = try await outboundGuard.vet(host: settings.host, port: settings.port)
+        } catch let refused as OutboundRefused {
+            logger.warning("Outbound connection to \(settings.host):\(settings.port) refused: \(refused.reason)")
+            throw refused
+        }
+        for address in addresses {
             do {
                 return try await bootstrap.connect(to: address, channelInitializer: initializer)
             } catch {

@@ -55,10 +55,13 @@ struct OutboundGuard: Sendable {
     }
 }
 
-/// A target the outbound policy does not allow. The reason names the address class, never anything the target said.
+/// A target the outbound policy does not allow. `reason` (what the name resolved to, and why that is refused) is for the
+/// operator's log only: told to a tenant, it would answer questions about the server's network ("does this internal
+/// name exist, is it private?"). Tenants get `description`, the same whatever the reason.
 struct OutboundRefused: Error, CustomStringConvertible {
     let reason: String
-    var description: String { "refused by the server's outbound policy: \(reason)" }
+    var description: String { Self.publicDescription }
+    static let publicDescription = "the host cannot be resolved, or is not allowed by this server's outbound policy"
 }
 
 extension Application {

@@ -217,9 +217,12 @@ struct PhishingCampaignService: Sendable {
                 UPDATE phishing_campaigns SET status = \(bind: status), \(ident: stampColumn) = \(bind: now), updated_at = \(bind: now)
                 WHERE id = \(bind: campaign.id!) AND status IN (\(binds: allowed)) RETURNING id
                 """).first() != nil else { throw APIError.conflict(refusal) }
+            // Rows are locked in id order, the order the outcome writer uses too, so the two never deadlock.
+            let lock = db.sql.dialect.name == "postgresql" ? "ORDER BY id FOR UPDATE" : ""
             try await db.sql.raw("""
                 UPDATE phishing_simulations SET send_status = 'cancelled', claimed_by = NULL
-                WHERE campaign_id = \(bind: campaign.id!) AND send_status IN ('queued', 'sending')
+                WHERE id IN (SELECT id FROM phishing_simulations
+                             WHERE campaign_id = \(bind: campaign.id!) AND send_status IN ('queued', 'sending') \(unsafeRaw: lock))
                 """).run()
             try await AuditService(db: db, now: now).record(
                 AuditEvent("phishing_campaign.\(status)", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,

@@ -274,10 +274,11 @@ struct SendOutcome: Sendable {
     }
 
     /// Writes a batch of outcomes in the writer's transaction: the simulations, and one event each.
+    /// Rows are updated in id order (as a cancel locks them), so concurrent writers and cancels never deadlock.
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
-        for result in outcomes {
+        for result in outcomes.sorted(by: { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }) {
             let kind: String
             let error: String?
             switch result.outcome {

@@ -42,7 +42,10 @@ enum TrackingEventWriter {
                                    SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
         }
         try await insert.run()
-        for event in events where event.botReason == nil {
+        // Simulations are updated in id order, the order every writer of them uses, so concurrent batches cannot deadlock.
+        let ordered = events.filter { $0.botReason == nil }
+            .sorted { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }
+        for event in ordered {
             if event.kind == "report" {
                 try await db.sql.raw("""
                     UPDATE phishing_simulations SET reported_at = COALESCE(reported_at, \(bind: event.occurredAt))

@@ -33,7 +33,7 @@ enum ExportStream {
                         if format == .csv {
                             chunk += CSV.line(cells(row))
                         } else {
-                            chunk += (first ? "" : ",") + String(decoding: try encoder.encode(row), as: UTF8.self)
+                            chunk += (first ? "" : ",") + String(decoding: IdentifierCase.lowercased(try encoder.encode(row)), as: UTF8.self)
                             first = false
                         }
                     }

@@ -26,8 +26,8 @@ struct ExportsController: RouteCollection {
         var cells: [String] {
             let score: String = bestScore.map { String($0) } ?? ""
             let completed: String = completedAt.map { ISO8601.string($0) } ?? ""
-            return [enrollmentId.uuidString, userId.uuidString, name, email, department ?? "", campaignId.uuidString,
-                    campaignName, moduleId.uuidString, moduleTitle, status, String(progress), score, String(attempts),
+            return [enrollmentId.uuidString.lowercased(), userId.uuidString.lowercased(), name, email, department ?? "", campaignId.uuidString.lowercased(),
+                    campaignName, moduleId.uuidString.lowercased(), moduleTitle, status, String(progress), score, String(attempts),
                     ISO8601.string(dueAt), completed, certificateCode ?? ""]
         }
     }
@@ -61,7 +61,7 @@ struct ExportsController: RouteCollection {
         let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
-        if let campaignID { _ = try await req.campaignService.campaign(campaignID.uuidString, in: client) }
+        if let campaignID { _ = try await req.campaignService.campaign(campaignID.uuidString.lowercased(), in: client) }
         let db = req.db
         let now = req.now
         let clientID = client.id!
@@ -112,8 +112,8 @@ struct ExportsController: RouteCollection {
         return ExportStream.response(
             format: options.format, filename: "audit-logs", header: header,
             cells: { (entry: AuditLogsV1Controller.EntryResponse) in
-                [entry.id.uuidString, String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
-                 entry.actorId?.uuidString ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
+                [entry.id.uuidString.lowercased(), String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
+                 entry.actorId?.uuidString.lowercased() ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
                  entry.ipAddress ?? "", entry.userAgent ?? "", entry.details.map { JSONValue.canonical($0) } ?? "",
                  entry.previousHash, entry.hash]
             },

@@ -31,12 +31,13 @@ struct TenancyService: Sendable {
     /// Rows per company in one grouped query, so a page of companies costs two counts, not two per company.
     private func counts(in table: String, companyIDs: [UUID]) async throws -> [UUID: Int] {
         guard !companyIDs.isEmpty else { return [:] }
-        let rows = try await scope.db.sql.select()
+        let query = scope.db.sql.select()
             .column("company_id").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "total")
             .from(table)
             .where("company_id", .in, companyIDs)
-            .groupBy("company_id")
-            .all()
+        // Deleted people stay as tombstones for history; they are nobody's users any more.
+        if table == User.schema { query.where("status", .notEqual, UserErasure.status) }
+        let rows = try await query.groupBy("company_id").all()
         var result: [UUID: Int] = [:]
         for row in rows {
             result[try row.decode(column: "company_id", as: UUID.self)] = try row.decode(column: "total", as: Int.self)

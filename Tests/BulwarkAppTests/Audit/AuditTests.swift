@@ -19,7 +19,7 @@ import VaporTesting
             let all = JSON(try await app.send(.GET, "/api/v1/audit-logs", token: tenant.token))
             #expect(all["data"].array.map { $0["action"].string } == ["user.updated", "user.created"])
             let updated = all["data"][0]
-            #expect(updated["actor_id"].string == tenant.admin.id!.uuidString)
+            #expect(updated["actor_id"].string == tenant.admin.id!.wire)
             #expect(updated["user_agent"].string == "audit-test/1.0")
             #expect(updated["target_id"].string == userID)
             #expect(updated["details"]["fields"][0].string == "department")
@@ -101,7 +101,7 @@ import VaporTesting
             let tenant = try await chainOfFive(app)
             try await app.db.sql.raw("DELETE FROM audit_entries WHERE client_id = \(bind: tenant.client.id!) AND seq > 3").run()
             let truncated = try await verify(app)
-            #expect(truncated.broken?.chainKey == "client:\(tenant.clientID)")
+            #expect(truncated.broken?.chainKey == "client:\(tenant.client.id!)")
             #expect(truncated.broken?.reason.contains("removed") == true)
         }
     }
@@ -109,7 +109,7 @@ import VaporTesting
     @Test func rewritingAChainAndItsHeadWithoutTheKeyIsDetected() async throws {
         try await withBulwark { app in
             let tenant = try await chainOfFive(app)
-            let chainKey = "client:\(tenant.clientID)"
+            let chainKey = "client:\(tenant.client.id!)"
             // Someone with the database only: drop the last two entries and point the head at the third, whose hash is
             // right there in the table. Without the key the head's MAC cannot follow.
             try await app.db.sql.raw("DELETE FROM audit_entries WHERE chain_key = \(bind: chainKey) AND seq > 3").run()
@@ -129,7 +129,7 @@ import VaporTesting
     @Test func deletingAWholeChainIsDetected() async throws {
         try await withBulwark { app in
             let tenant = try await chainOfFive(app)
-            let chainKey = "client:\(tenant.clientID)"
+            let chainKey = "client:\(tenant.client.id!)"
             try await app.db.sql.raw("DELETE FROM audit_entries WHERE chain_key = \(bind: chainKey)").run()
             try await app.db.sql.raw("DELETE FROM audit_chain_heads WHERE chain_key = \(bind: chainKey)").run()
             let result = try await verify(app)
@@ -153,6 +153,26 @@ import VaporTesting
             let next = try await app.send(.POST, "/api/v1/audit-logs", token: tenant.token, json: ["action": "after.upgrade"])
             #expect(next.status == .created)
             #expect(try await verify(app).broken == nil)
+        }
+    }
+
+    @Test func headsThatLostTheirMACsAfterTheUpgradeAreNotResealed() async throws {
+        try await withBulwark { app in
+            _ = try await chainOfFive(app)
+            try await app.db.sql.raw("UPDATE audit_chain_heads SET mac = NULL").run()
+            await #expect(throws: ConfigurationError.self) {
+                try await SealAuditChains.sealLegacyChains(on: app.db, key: app.auditSealKey)
+            }
+            #expect(try await verify(app).broken != nil)
+        }
+    }
+
+    @Test func anEmptiedAuditLogIsBrokenWhenTheInstallationHasPeople() async throws {
+        try await withBulwark { app in
+            _ = try await chainOfFive(app)
+            try await app.db.sql.raw("DELETE FROM audit_entries").run()
+            try await app.db.sql.raw("DELETE FROM audit_chain_heads").run()
+            #expect(try await verify(app).broken?.reason.contains("missing") == true)
         }
     }
 

@@ -15,10 +15,12 @@ import VaporTesting
             settings.sharedRateLimits = true
             settings.rateLimits[.general] = RateLimitRule(limit: 3, window: 3600)
         }
-        try await withBulwark(adjust: adjust) { first in
+        let clock = ManualClock()
+        try await withBulwark(clock: clock, adjust: adjust) { first in
             let second = try await Application.make(.testing)
             second.threadPool = NIOThreadPool(numberOfThreads: 2)
             second.bcryptCost = 4
+            second.clock = clock
             var settings = testSettings()
             adjust(&settings)
             try await configure(second, settings: settings)

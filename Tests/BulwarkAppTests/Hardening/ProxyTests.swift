@@ -6,7 +6,7 @@ import Vapor
 /// Item 4: X-Forwarded-For counts only when the peer is a proxy the operator listed.
 @Suite struct ProxyTests {
     @Test func forwardedForFromAnUnlistedPeerIsIgnored() async throws {
-        try await withBulwark(adjust: { $0.rateLimits[.auth] = RateLimitRule(limit: 2, window: 900) }) { app in
+        try await withBulwark(clock: ManualClock(), adjust: { $0.rateLimits[.auth] = RateLimitRule(limit: 2, window: 900) }) { app in
             // Rotating the header gives no fresh bucket: the third request from the same peer is limited.
             for index in 0..<2 {
                 let response = try await app.send(.POST, "/api/auth/login", json: ["email": "x@y.test", "password": "whatever1"],

@@ -54,3 +54,34 @@ import Vapor
         }
     }
 }
+
+@Suite struct DemotedOwnerTests {
+    @Test func aKeyBoundToAClientItsOwnerLeftStopsWorking() async throws {
+        try await withBulwark { app in
+            let msp = try await Factory.tenant(app, adminRole: .mspAdmin)
+            let second = Client(companyID: msp.company.id!, name: "Second")
+            try await second.create(on: app.db)
+            // Made while acting on the second client: bound to it.
+            let created = try await app.send(.POST, "/api/v1/api-keys", token: msp.token, json: ["name": "second only"],
+                                             headers: ["X-Client-Id": second.id!.uuidString])
+            let key = try #require(JSON(created)["data"]["key"].string)
+            #expect(try await app.send(.GET, "/api/v1/users", token: key).status == .ok)
+            // The owner becomes a client administrator of the first client only.
+            msp.admin.role = .clientAdmin
+            msp.admin.$client.id = msp.client.id
+            try await msp.admin.save(on: app.db)
+            expectError(try await app.send(.GET, "/api/v1/users", token: key), .unauthorized, "UNAUTHORIZED")
+        }
+    }
+
+    @Test func deletedPeopleAreNobodysUsersInCompanyCounts() async throws {
+        try await withBulwark { app in
+            let msp = try await Factory.tenant(app, adminRole: .mspAdmin)
+            let person = try await Factory.user(app, in: msp)
+            let before = JSON(try await app.send(.GET, "/api/v3/companies/\(msp.companyID)", token: msp.token))["data"]["user_count"].int
+            _ = try await app.send(.DELETE, "/api/v1/users/\(person.id!)", token: msp.token)
+            let after = JSON(try await app.send(.GET, "/api/v3/companies/\(msp.companyID)", token: msp.token))["data"]["user_count"].int
+            #expect(after == (before ?? 0) - 1)
+        }
+    }
+}

@@ -42,6 +42,10 @@ import Vapor
                 expectError(try await app.send(.GET, "/api/v3/auth/user", token: token), .unauthorized, "UNAUTHORIZED")
             }
             expectError(try await app.send(.POST, "/api/v3/auth/logout-user"), .unauthorized, "UNAUTHORIZED")
+            // A GET carried by the session cookie alone could come from any link on any site: POST only, then.
+            let cookie = try await signInCookie(app, email: tenant.admin.email)
+            expectError(try await app.send(.GET, "/api/v3/auth/logout-user", headers: cookie), .forbidden, "FORBIDDEN")
+            #expect(try await app.send(.GET, "/api/v3/auth/user", headers: cookie).status == .ok)
         }
     }
 

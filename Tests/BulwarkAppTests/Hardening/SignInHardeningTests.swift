@@ -45,7 +45,7 @@ import Vapor
     }
 
     @Test func dashboardSignInIsLimitedPerAddressAndPerAccount() async throws {
-        try await withBulwark(adjust: { $0.rateLimits[.auth] = RateLimitRule(limit: 3, window: 900); $0.loginMaxFailures = 100 }) { app in
+        try await withBulwark(clock: ManualClock(), adjust: { $0.rateLimits[.auth] = RateLimitRule(limit: 3, window: 900); $0.loginMaxFailures = 100 }) { app in
             let tenant = try await Factory.tenant(app)
             func form(_ email: String, peer: String) async throws -> HTTPStatus {
                 try await app.send(.POST, "/login", body: "email=\(email)&password=wrong-guess", contentType: .urlEncodedForm, peer: peer).status
@@ -79,6 +79,20 @@ import Vapor
             #expect(try await app.send(.POST, "/api/auth/login", json: body).status == .ok)
             clock.advance(by: 20) // still inside the code's window
             expectError(try await app.send(.POST, "/api/auth/login", json: body), .unauthorized, "UNAUTHORIZED")
+        }
+    }
+
+    @Test func wrongCodesWhileEnrollingCountAsFailedSignIns() async throws {
+        try await withBulwark(adjust: { $0.loginMaxFailures = 3 }) { app in
+            let tenant = try await Factory.tenant(app)
+            _ = try await app.send(.POST, "/api/auth/totp/setup", token: tenant.token)
+            for _ in 0..<3 {
+                expectError(try await app.send(.POST, "/api/auth/totp/enable", token: tenant.token, json: ["code": "000000"]),
+                            .unprocessableEntity, "VALIDATION_ERROR")
+            }
+            expectError(try await app.send(.POST, "/api/auth/totp/enable", token: tenant.token, json: ["code": "000000"]),
+                        .tooManyRequests, "RATE_LIMITED")
+            #expect(try await User.find(tenant.admin.id, on: app.db)?.lockedUntil != nil)
         }
     }
 

@@ -154,7 +154,7 @@ import VaporTesting
             #expect(stats["data"]["median_minutes_to_first_report"].double == 10)
             // Reporting shows on the team page and earns leaderboard points.
             let board = JSON(try await app.send(.GET, "/api/v1/leaderboard", token: try await Factory.token(app, for: tenant.admin)))
-            #expect(board["data"].array.first { $0["user_id"].string == simulation.userID.uuidString }?["points"].int == LeaderboardService.reportPoints)
+            #expect(board["data"].array.first { $0["user_id"].string == simulation.userID.wire }?["points"].int == LeaderboardService.reportPoints)
             let manager = try await Factory.user(app, in: tenant, role: .manager)
             let target = try #require(try await User.find(simulation.userID, on: app.db))
             target.$manager.id = manager.id

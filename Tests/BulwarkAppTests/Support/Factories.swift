@@ -10,8 +10,9 @@ struct TestTenant {
     let admin: User
     let token: String
 
-    var companyID: String { company.id!.uuidString }
-    var clientID: String { client.id!.uuidString }
+    /// As identifiers go out on the wire: lowercase.
+    var companyID: String { company.id!.wire }
+    var clientID: String { client.id!.wire }
 }
 
 enum Factory {
@@ -52,4 +53,9 @@ enum Factory {
         try await TokenService(keys: app.bulwarkKeys, db: app.db, now: app.clock.now(), lifetime: 86_400)
             .issue(for: user, ip: nil, userAgent: nil).token
     }
+}
+
+extension UUID {
+    /// The form Bulwark writes identifiers in.
+    var wire: String { uuidString.lowercased() }
 }

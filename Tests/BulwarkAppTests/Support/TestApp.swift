@@ -69,6 +69,8 @@ func testSettings() -> Settings {
     settings.secretKey = "test-signing-secret"
     settings.masterKey = Data(repeating: 7, count: 32).base64EncodedString()
     settings.oidc = nil
+    // Hundreds of tests share two cores: a request may wait longer for a connection than it ever would in production.
+    settings.databasePoolTimeout = 60
     for category in RateCategory.allCases {
         settings.rateLimits[category] = RateLimitRule(limit: 100_000, window: 60)
     }

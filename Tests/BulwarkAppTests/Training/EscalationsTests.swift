@@ -51,7 +51,7 @@ import VaporTesting
             #expect(history["data"].array.compactMap { $0["step"].string } == ["admin", "manager", "learner"])
             let id = try #require(history["data"][0]["id"].string)
             let acknowledged = JSON(try await app.send(.POST, "/api/v1/escalation/acknowledge/\(id)", token: token))
-            #expect(acknowledged["data"]["acknowledged_by"].string == tenant.admin.id!.uuidString)
+            #expect(acknowledged["data"]["acknowledged_by"].string == tenant.admin.id!.wire)
             try await expectOtherTenantGets404(app, .POST, "/api/v1/escalation/acknowledge/\(id)")
             let pending = JSON(try await app.send(.GET, "/api/v1/escalation/history?acknowledged=false", token: token))
             #expect(pending["data"].array.count == 2)

@@ -48,7 +48,7 @@ import VaporTesting
     }
 
     @Test func exportsCountAgainstTheExportLimit() async throws {
-        try await withBulwark(adjust: { $0.rateLimits[.export] = RateLimitRule(limit: 1, window: 60) }) { app in
+        try await withBulwark(clock: ManualClock(), adjust: { $0.rateLimits[.export] = RateLimitRule(limit: 1, window: 60) }) { app in
             let tenant = try await Factory.tenant(app)
             #expect(try await app.send(.GET, "/api/v1/export/audit-logs", token: tenant.token).status == .ok)
             expectError(try await app.send(.GET, "/api/v1/export/audit-logs", token: tenant.token), .tooManyRequests, "RATE_LIMITED")

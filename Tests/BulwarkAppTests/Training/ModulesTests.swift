@@ -89,7 +89,7 @@ import VaporTesting
             #expect(copy.status == .created)
             let data = JSON(copy)["data"]
             #expect(data["title"].string == "Phishing at Acme")
-            #expect(data["source_module_id"].string == builtin.id!.uuidString)
+            #expect(data["source_module_id"].string == builtin.id!.wire)
             #expect(data["lessons"].array.count == builtin.lessons.count)
             let id = try #require(data["id"].string)
             let updated = try await app.send(.PUT, "/api/v1/modules/\(id)", token: tenant.token, json: ["pass_mark": 90])
