@@ -10,7 +10,8 @@ binary="$root/.build/debug/bulwark"
 cleanup() { [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true; cp "$work/server.log" "${TMPDIR:-/tmp}/bulwark-browser-server.log" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-(cd "$work" && exec env BULWARK_PORT="$port" BULWARK_RATE_LIMIT_WRITE=1000/60 BULWARK_ADMIN_EMAIL=admin@browser.test BULWARK_ADMIN_PASSWORD=browser-pass-1 \
+# A fresh SQLite file whatever the shell exports (CI exports DATABASE_URL for the PostgreSQL run before this check).
+(cd "$work" && exec env -u DATABASE_URL BULWARK_PORT="$port" BULWARK_RATE_LIMIT_WRITE=1000/60 BULWARK_ADMIN_EMAIL=admin@browser.test BULWARK_ADMIN_PASSWORD=browser-pass-1 \
   "$binary" serve --env development > "$work/server.log" 2>&1) &
 server=$!
 for _ in $(seq 1 60); do

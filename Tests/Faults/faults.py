@@ -9,6 +9,7 @@ import collections
 import json
 import os
 import signal
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -175,6 +176,16 @@ def scenario_stop(sig, name, allowed_duplicates):
     if sig == signal.SIGTERM:
         check(f"{name}: the server exits cleanly on SIGTERM", code == 0, f"exit status {code}")
     check(f"{name}: it stopped mid-send ({at_stop} of {total})", at_stop < total)
+    if sig == signal.SIGTERM:
+        # A clean stop leaves nothing claimed: no message marked as being sent, no job marked as running, and no
+        # attempt charged to a message that was handed back.
+        db = sqlite3.connect(os.path.join(server.work, "bulwark.sqlite"))
+        sending = db.execute("SELECT count(*) FROM phishing_simulations WHERE send_status = 'sending'").fetchone()[0]
+        running = db.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+        charged = db.execute("SELECT count(*) FROM phishing_simulations WHERE send_status = 'queued' AND attempts > 0").fetchone()[0]
+        db.close()
+        check(f"{name}: nothing left claimed after SIGTERM ({sending} sending, {running} running, {charged} charged)",
+              sending == 0 and running == 0 and charged == 0)
     server.start()
     wait_for(lambda: len(sink.recipients()) >= total, 180)
     time.sleep(3)

@@ -27,5 +27,6 @@ enum Migrations {
         CreateContentVersions(),
         UpdatePhishingForLeasesAndPauses(),
         UpdateEscalationsAndRemindersForClaims(),
+        CreateSimulationCampaignDueIndex(),
     ] }
 }

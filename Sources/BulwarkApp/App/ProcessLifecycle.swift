@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Vapor
 
 /// Start and stop of the long-lived parts, in an order that loses nothing. At start (serving processes only) the job
@@ -7,15 +8,24 @@ import Vapor
 struct ProcessLifecycle: LifecycleHandler {
     func didBootAsync(_ app: Application) async throws {
         guard app.startsJobWorker else { return }
-        if case let .sqliteFile(path) = app.settings.database {
+        guard case let .sqliteFile(path) = app.settings.database else {
+            app.jobWorker.start(app: app)
+            return
+        }
+        let warned = NIOLockedValueBox(false)
+        app.jobWorker.start(app: app) { [weak app] in
+            guard let app else { return false }
             guard let ownership = try QueueOwnership.acquire(forDatabaseAt: path) else {
-                app.logger.warning("Another process runs the job queue of \(path); this one runs no background jobs.")
-                return
+                if !warned.withLockedValue({ let was = $0; $0 = true; return was }) {
+                    app.logger.warning("Another process runs the job queue of \(path); this one runs no background jobs until it stops.")
+                }
+                return false
             }
             app.queueOwnership = ownership
             try await app.jobWorker.handBackAbandoned(app: app)
+            if warned.withLockedValue({ $0 }) { app.logger.notice("This process now runs the job queue of \(path).") }
+            return true
         }
-        app.jobWorker.start(app: app)
     }
 
     func shutdownAsync(_ app: Application) async {

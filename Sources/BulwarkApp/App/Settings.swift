@@ -41,6 +41,11 @@ struct Settings: Sendable {
     var runJobWorker: Bool
     /// How long a claimed job (and the work it claims) stays with a worker that stopped sending heartbeats.
     var jobLease: TimeInterval
+    /// How long finished (done or dead) jobs are kept for inspection (BULWARK_JOB_RETENTION_DAYS, default 7).
+    var jobRetention: TimeInterval = 7 * 86_400
+    /// Database connections per process on PostgreSQL (BULWARK_DB_POOL_SIZE, default 16): two processes on a 16-core
+    /// machine stay well under PostgreSQL's default max_connections of 100.
+    var databasePoolSize: Int = 16
     /// Opens and clicks this many seconds after delivery are taken for link scanners.
     var phishingScannerWindow: TimeInterval
     /// Mail-gateway address ranges whose requests are flagged as scanners (comma separated CIDR).
@@ -112,6 +117,8 @@ struct Settings: Sendable {
             publicBaseURL: publicURL,
             runJobWorker: environment != .testing && env("BULWARK_DISABLE_WORKER") == nil,
             jobLease: env("BULWARK_JOB_LEASE_SECONDS").flatMap(TimeInterval.init).map { max($0, 5) } ?? 60,
+            jobRetention: env("BULWARK_JOB_RETENTION_DAYS").flatMap(Double.init).map { max($0, 0) * 86_400 } ?? 7 * 86_400,
+            databasePoolSize: env("BULWARK_DB_POOL_SIZE").flatMap(Int.init).map { min(max($0, 1), 1000) } ?? 16,
             phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
             phishingGatewayRanges: try networks(env("BULWARK_PHISHING_GATEWAY_RANGES"), setting: "BULWARK_PHISHING_GATEWAY_RANGES"),
             trustedProxies: try networks(env("BULWARK_TRUSTED_PROXIES"), setting: "BULWARK_TRUSTED_PROXIES"),

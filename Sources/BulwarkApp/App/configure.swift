@@ -23,7 +23,10 @@ func configure(_ app: Application, settings: Settings) async throws {
 
     switch settings.database {
     case let .postgres(url):
-        app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: 8,
+        // The pool is per event loop; the setting is per process.
+        let loops = max(1, Array(app.eventLoopGroup.makeIterator()).count)
+        let perLoop = max(1, settings.databasePoolSize / loops)
+        app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: perLoop,
                                         connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .psql)
         app.rateLimitStore = DatabaseRateLimitStore()
     case let .sqliteFile(path):
@@ -33,6 +36,7 @@ func configure(_ app: Application, settings: Settings) async throws {
         app.databases.use(.sqlite(.memory, connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
         app.rateLimitStore = MemoryRateLimitStore()
     }
+    app.useCredentialCache()
     app.secretBox = try SecretBox.load(settings: settings, logger: app.logger)
     app.auditSealKey = AuditSeal.derive(from: app.secretBox.key)
     AuditSeal.install(app.auditSealKey)

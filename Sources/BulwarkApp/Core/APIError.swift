@@ -50,6 +50,8 @@ extension APIError {
             self = .badRequest("The request body could not be parsed: \(APIError.describe(error as! DecodingError))")
         case let abort as any AbortError:
             self = APIError(abort: abort)
+        case _ where DatabaseAvailability.isUnavailable(error):
+            self = .databaseUnavailable
         default:
             self = .internalError
         }

@@ -14,6 +14,7 @@ actor GroupCommit<Item: Sendable> {
     private let db: any Database
     private let write: Write
     private let maxBatch: Int
+    private let maxPending: Int
     private let gatherDelay: Duration
     private var pending: [(Item, CheckedContinuation<Void, any Error>)] = []
     private var flushing: Task<Void, Never>?
@@ -23,16 +24,26 @@ actor GroupCommit<Item: Sendable> {
         var description: String { "the writer is shutting down" }
     }
 
-    init(db: any Database, maxBatch: Int = 500, gatherDelay: Duration = .milliseconds(2), write: @escaping Write) {
+    /// More items wait than the writer holds: the caller should answer "try again shortly" (503 with Retry-After).
+    struct Full: Error, CustomStringConvertible {
+        var description: String { "the writer is saturated" }
+    }
+
+    /// With no `gatherDelay`, a batch is whatever arrived while the previous one was being written: one item alone
+    /// costs no waiting, and a burst still shares transactions.
+    init(db: any Database, maxBatch: Int = 500, maxPending: Int = 20_000, gatherDelay: Duration = .zero,
+         write: @escaping Write) {
         self.db = db
         self.maxBatch = maxBatch
+        self.maxPending = maxPending
         self.gatherDelay = gatherDelay
         self.write = write
     }
 
-    /// Returns once `item` is durable, or throws what writing its batch threw.
+    /// Returns once `item` is durable, or throws what writing it threw (`Full` when too many items already wait).
     func submit(_ item: Item) async throws {
         guard !closed else { throw Closed() }
+        guard pending.count < maxPending else { throw Full() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             pending.append((item, continuation))
             if flushing == nil { flushing = Task { await self.flushLoop() } }
@@ -52,17 +63,27 @@ actor GroupCommit<Item: Sendable> {
 
     private func flushLoop() async {
         while !pending.isEmpty {
-            // A moment for the rest of a burst to join this batch.
-            try? await Task.sleep(for: gatherDelay)
+            if gatherDelay > .zero { try? await Task.sleep(for: gatherDelay) }
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
-            let items = batch.map(\.0)
             let write = self.write
             do {
-                try await db.transaction { db in try await write(items, db) }
+                try await db.transaction { db in try await write(batch.map(\.0), db) }
                 for (_, continuation) in batch { continuation.resume() }
             } catch {
-                for (_, continuation) in batch { continuation.resume(throwing: error) }
+                guard batch.count > 1 else {
+                    batch[0].1.resume(throwing: error)
+                    continue
+                }
+                // One bad item must not fail its neighbours: each is written on its own and answered for itself.
+                for (item, continuation) in batch {
+                    do {
+                        try await db.transaction { db in try await write([item], db) }
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
             }
         }
         flushing = nil

@@ -8,7 +8,9 @@ struct EscalationService: Sendable {
     let mailer: any Mailer
     let from: MailAddress
     let baseURL: String
-    let now: Date
+    /// Read at each use: a long scan must not stamp late work with its start time.
+    let clock: any Clock
+    var now: Date { clock.now() }
 
     func settings(for clientID: UUID) async throws -> EscalationSettings {
         try await EscalationSettings.find(clientID, on: db) ?? .defaults(for: clientID)
@@ -180,12 +182,12 @@ struct EscalationScanJob: JobHandler {
     static let kind = "escalations.scan"
 
     func run(payload: String, context: JobContext) async throws {
-        try await context.app.escalationService(now: context.now).scan(context: context)
+        try await context.app.escalationService().scan(context: context)
     }
 }
 
 extension Application {
-    func escalationService(now: Date) -> EscalationService {
-        EscalationService(db: db, mailer: mailer, from: settings.mailFrom, baseURL: settings.publicBaseURL, now: now)
+    func escalationService() -> EscalationService {
+        EscalationService(db: db, mailer: mailer, from: settings.mailFrom, baseURL: settings.publicBaseURL, clock: clock)
     }
 }

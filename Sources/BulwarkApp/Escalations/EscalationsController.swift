@@ -59,7 +59,7 @@ struct EscalationsController: RouteCollection {
         let scope = try req.scope()
         try scope.require(.manageTraining)
         let client = try await scope.actingClient()
-        return try req.envelope(body(try await req.application.escalationService(now: req.now).settings(for: client.id!)))
+        return try req.envelope(body(try await req.application.escalationService().settings(for: client.id!)))
     }
 
     @Sendable func updateSettings(req: Request) async throws -> Response {
@@ -67,7 +67,7 @@ struct EscalationsController: RouteCollection {
         try scope.require(.manageTraining)
         let input = try req.decodeBody(SettingsBody.self)
         let client = try await scope.actingClient()
-        let settings = try await req.application.escalationService(now: req.now).settings(for: client.id!)
+        let settings = try await req.application.escalationService().settings(for: client.id!)
         var errors = FieldErrors()
         let learner = errors.range(input.learnerAfterDays, field: "learner_after_days", min: 0, max: 365) ?? settings.learnerAfterDays
         let manager = errors.range(input.managerAfterDays, field: "manager_after_days", min: 0, max: 365) ?? settings.managerAfterDays

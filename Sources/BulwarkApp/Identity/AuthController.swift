@@ -69,26 +69,25 @@ struct AuthController: RouteCollection {
     // MARK: Two-factor enrolment: setup stores a pending secret, enable confirms it with a code.
 
     @Sendable func totpSetup(req: Request) async throws -> Response {
-        let principal = try req.principal()
         let setup = try await TwoFactorService(app: req.application, db: req.db, now: req.now)
-            .begin(for: principal.user, actor: req.auditActor)
+            .begin(for: try await req.freshUser(), actor: req.auditActor)
         return try req.envelope(TOTPSetupResponse(secret: setup.secret, otpauthUri: setup.uri))
     }
 
     @Sendable func totpEnable(req: Request) async throws -> Response {
-        let principal = try req.principal()
         let input = try req.decodeBody(CodeInput.self)
+        let user = try await req.freshUser()
         try await TwoFactorService(app: req.application, db: req.db, now: req.now)
-            .enable(for: principal.user, code: input.code, field: "code", actor: req.auditActor)
-        return try req.envelope(AccountResponse(principal.user))
+            .enable(for: user, code: input.code, field: "code", actor: req.auditActor)
+        return try req.envelope(AccountResponse(user))
     }
 
     @Sendable func totpDisable(req: Request) async throws -> Response {
-        let principal = try req.principal()
         let input = try req.decodeBody(CodeInput.self)
+        let user = try await req.freshUser()
         try await TwoFactorService(app: req.application, db: req.db, now: req.now)
-            .disable(for: principal.user, code: input.code, field: "code", actor: req.auditActor)
-        return try req.envelope(AccountResponse(principal.user))
+            .disable(for: user, code: input.code, field: "code", actor: req.auditActor)
+        return try req.envelope(AccountResponse(user))
     }
 }
 

@@ -104,6 +104,7 @@ struct AuthService: Sendable {
                 try await AuthSession.query(on: db).filter(\.$id == sessionID).set(\.$revokedAt, to: now).update()
                 try await recordLogout(principal, db: db, actor: actor)
             }
+            app.credentialCache.invalidateAll()
         case let .external(_, _, tokenHash, expiresAt):
             try await db.transaction { db in
                 try await RevokedTokens.revoke(tokenHash: tokenHash, until: expiresAt, db: db, now: now)
@@ -188,5 +189,6 @@ extension AuthService {
                 AuditEvent("auth.password_changed", target: ("user", user.id), companyID: user.$company.id,
                            clientID: user.$client.id), by: actor)
         }
+        app.credentialCache.invalidateAll()
     }
 }

@@ -8,7 +8,8 @@ struct PrincipalAuthenticator: AsyncMiddleware {
     static let apiKeyPrefix = "bwk_"
 
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        if let principal = await resolve(request) {
+        // A database that cannot be reached fails the request (503), never turns it anonymous (401).
+        if let principal = try await resolve(request) {
             if principal.viaCookie, !CrossSiteCheck.allows(request, principal: principal) {
                 // Public routes still work; routes that need the principal answer 403 through `Request.principal()`.
                 request.crossSiteRefused = true
@@ -20,34 +21,43 @@ struct PrincipalAuthenticator: AsyncMiddleware {
     }
 
     /// A principal confined to a client must have one: client-bound roles without a client reach nothing.
-    private func resolve(_ request: Request) async -> Principal? {
-        guard let principal = await credentialPrincipal(request) else { return nil }
+    private func resolve(_ request: Request) async throws -> Principal? {
+        guard let principal = try await credentialPrincipal(request) else { return nil }
         if !principal.isCompanyWide, principal.confinedClientID == nil { return nil }
         return principal
     }
 
-    private func credentialPrincipal(_ request: Request) async -> Principal? {
+    private func credentialPrincipal(_ request: Request) async throws -> Principal? {
         if let bearer = request.headers.bearerAuthorization?.token {
-            if bearer.hasPrefix(Self.apiKeyPrefix) { return await apiKeyPrincipal(bearer, request) }
-            return await tokenPrincipal(bearer, request, viaCookie: false)
+            if bearer.hasPrefix(Self.apiKeyPrefix) { return try await apiKeyPrincipal(bearer, request) }
+            return try await tokenPrincipal(bearer, request, viaCookie: false)
         }
         if let cookie = request.cookies[Self.cookieName]?.string, !cookie.isEmpty {
-            return await tokenPrincipal(cookie, request, viaCookie: true)
+            return try await tokenPrincipal(cookie, request, viaCookie: true)
         }
         return nil
     }
 
-    private func tokenPrincipal(_ token: String, _ request: Request, viaCookie: Bool) async -> Principal? {
-        if let session = await request.tokens.session(for: token) {
+    private func tokenPrincipal(_ token: String, _ request: Request, viaCookie: Bool) async throws -> Principal? {
+        let cache = request.application.credentialCache
+        let cacheKey = "t:" + RandomToken.sha256Hex(token)
+        if var principal = cache.principal(for: cacheKey, now: request.now) {
+            principal.viaCookie = viaCookie
+            return principal
+        }
+        let generation = cache.generation
+        if let session = try await request.tokens.session(for: token) {
             let user = session.user
             guard user.isActive else { return nil }
-            return Principal(user: user, credential: .session(session.id!), viaCookie: viaCookie)
+            let principal = Principal(user: user, credential: .session(session.id!), viaCookie: viaCookie)
+            cache.store(principal, for: cacheKey, validUntil: session.expiresAt, generation: generation)
+            return principal
         }
         guard let verifier = request.application.oidcVerifier,
               let payload = try? await verifier.verify(token, now: request.now) else { return nil }
         let tokenHash = RandomToken.sha256Hex(token)
-        guard (try? await RevokedTokens.isRevoked(tokenHash: tokenHash, db: request.db)) == false,
-              let user = try? await ExternalSignIn(db: request.db, settings: verifier.settings).user(for: payload) else {
+        guard try await RevokedTokens.isRevoked(tokenHash: tokenHash, db: request.db) == false,
+              let user = try await ExternalSignIn(db: request.db, settings: verifier.settings).user(for: payload) else {
             return nil
         }
         return Principal(user: user, credential: .external(issuer: payload.iss.value, subject: payload.sub.value,
@@ -55,14 +65,22 @@ struct PrincipalAuthenticator: AsyncMiddleware {
                          viaCookie: viaCookie)
     }
 
-    private func apiKeyPrincipal(_ key: String, _ request: Request) async -> Principal? {
+    /// `last_used_at` is written when the key is looked up, not on cache hits: it is exact to within the cache's
+    /// lifetime, and a busy key costs no write per request.
+    private func apiKeyPrincipal(_ key: String, _ request: Request) async throws -> Principal? {
         let hash = RandomToken.sha256Hex(key)
-        guard let apiKey = try? await APIKey.query(on: request.db).filter(\.$keyHash == hash)
+        let cache = request.application.credentialCache
+        let cacheKey = "k:" + hash
+        if let principal = cache.principal(for: cacheKey, now: request.now) { return principal }
+        let generation = cache.generation
+        guard let apiKey = try await APIKey.query(on: request.db).filter(\.$keyHash == hash)
                 .filter(\.$revokedAt == nil).with(\.$user).first(),
               apiKey.user.isActive else { return nil }
         // Recording use is best effort: a failed timestamp write must not fail the caller's request.
         try? await APIKey.query(on: request.db).filter(\.$id == apiKey.id!).set(\.$lastUsedAt, to: request.now).update()
-        return Principal(apiKey: apiKey, owner: apiKey.user)
+        guard let principal = Principal(apiKey: apiKey, owner: apiKey.user) else { return nil }
+        cache.store(principal, for: cacheKey, validUntil: .distantFuture, generation: generation)
+        return principal
     }
 }
 

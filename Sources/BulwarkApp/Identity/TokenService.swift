@@ -32,12 +32,13 @@ struct TokenService: Sendable {
         return (try await keys.sign(payload, kid: "bulwark"), session)
     }
 
-    /// The live session behind a token, or nil when the token is forged, expired or revoked.
-    func session(for token: String) async -> AuthSession? {
+    /// The live session behind a token, or nil when the token is forged, expired or revoked. A database error is
+    /// thrown, not taken for "no session".
+    func session(for token: String) async throws -> AuthSession? {
         guard let payload = try? await keys.verify(token, as: BulwarkTokenPayload.self),
               payload.iss.value == Self.issuer, payload.exp.value > now,
               let id = UUID(uuidString: payload.jti.value),
-              let session = try? await AuthSession.query(on: db).filter(\.$id == id).with(\.$user).first(),
+              let session = try await AuthSession.query(on: db).filter(\.$id == id).with(\.$user).first(),
               session.revokedAt == nil, session.expiresAt > now,
               session.user.id?.uuidString == payload.sub.value else { return nil }
         return session

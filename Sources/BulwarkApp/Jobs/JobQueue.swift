@@ -36,15 +36,18 @@ struct JobQueue: Sendable {
 
     /// Claims up to `limit` due jobs for `worker`, and running jobs whose lease ran out (their worker vanished).
     /// Every claim counts an attempt; a job claimed more often than it may run is given up here.
-    func claim(limit: Int, worker: String) async throws -> [Job] {
+    /// `excludingKinds` leaves out kinds the caller is already running.
+    func claim(limit: Int, worker: String, excludingKinds: [String] = []) async throws -> [Job] {
         let now = clock.now()
         let expired = now.addingTimeInterval(-lease)
         let lock = db.sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
+        let kinds: SQLQueryString = excludingKinds.isEmpty ? "" : "AND kind NOT IN (\(binds: excludingKinds))"
         let ids = try await db.sql.raw("""
             UPDATE jobs SET status = 'running', locked_at = \(bind: now), locked_by = \(bind: worker), attempts = attempts + 1
             WHERE id IN (
                 SELECT id FROM jobs
-                WHERE (status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: expired))
+                WHERE ((status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: expired)))
+                  \(kinds)
                 ORDER BY run_at LIMIT \(bind: limit) \(unsafeRaw: lock)
             )
             RETURNING id
@@ -62,13 +65,30 @@ struct JobQueue: Sendable {
     }
 
     /// Marks a job done, if `worker` still holds it. Returns false when the lease was lost to another worker.
+    /// With `rescheduleAt` (a recurring job) the same row is queued again for then, its attempts reset.
     @discardableResult
-    func complete(_ job: Job, worker: String) async throws -> Bool {
-        // Done jobs give up their unique key so the same key can be scheduled again (next recurring slot).
-        try await db.sql.raw("""
+    func complete(_ job: Job, worker: String, rescheduleAt: Date? = nil) async throws -> Bool {
+        if let rescheduleAt {
+            return try await db.sql.raw("""
+                UPDATE jobs SET status = 'queued', run_at = \(bind: rescheduleAt), attempts = 0, last_error = NULL,
+                    locked_by = NULL, locked_at = NULL, finished_at = \(bind: clock.now())
+                WHERE id = \(bind: job.id!) AND locked_by = \(bind: worker) AND status = 'running' RETURNING id
+                """).first() != nil
+        }
+        // Done jobs give up their unique key so the same key can be queued again.
+        return try await db.sql.raw("""
             UPDATE jobs SET status = 'done', finished_at = \(bind: clock.now()), unique_key = NULL, locked_by = NULL
             WHERE id = \(bind: job.id!) AND locked_by = \(bind: worker) AND status = 'running' RETURNING id
             """).first() != nil
+    }
+
+    /// Deletes done and dead jobs finished more than `keeping` seconds ago (BULWARK_JOB_RETENTION_DAYS).
+    @discardableResult
+    func prune(keeping: TimeInterval) async throws -> Int {
+        try await db.sql.raw("""
+            DELETE FROM jobs WHERE status IN ('done', 'dead') AND finished_at < \(bind: clock.now().addingTimeInterval(-keeping))
+            RETURNING id
+            """).all().count
     }
 
     /// Records a failure of the attempt counted at claim: retried after 2^(attempts-1) × 15 s (capped at 6 h), or dead

@@ -44,6 +44,7 @@ final class JobWorker: Sendable {
     private let recurring = NIOLockedValueBox<[RecurringJob]>([])
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let stopping = NIOLockedValueBox(false)
+    private let lastPrune = NIOLockedValueBox(Date.distantPast)
 
     var isStopping: Bool { stopping.withLockedValue { $0 } }
 
@@ -55,32 +56,50 @@ final class JobWorker: Sendable {
         recurring.withLockedValue { $0.append(job) }
     }
 
-    /// Ensures each recurring job has its next slot queued, then runs every due job once. Returns how many ran.
+    /// Ensures each recurring job has its next slot queued, then runs due jobs until none is left: up to `concurrency`
+    /// at once, never two of one kind in this worker (a slow reminder scan during an SMTP outage does not hold up
+    /// sending). Jobs are claimed one at a time, when a slot is free, so no claimed job waits unheartbeated.
+    /// Returns how many ran.
     @discardableResult
-    func runDue(app: Application, batch: Int = 20) async throws -> Int {
+    func runDue(app: Application, concurrency: Int = 4, poll: Duration = .seconds(1)) async throws -> Int {
         let queue = app.jobs
         for job in recurring.withLockedValue({ $0 }) {
-            let slot = Int(app.clock.now().timeIntervalSince1970 / job.interval)
-            try await queue.enqueue(job.kind, payload: ["slot": slot], uniqueKey: "recurring:\(job.kind)")
+            try await queue.enqueue(job.kind, payload: ["slot": 0], uniqueKey: "recurring:\(job.kind)")
         }
         var ran = 0
-        while !isStopping {
-            let jobs = try await queue.claim(limit: batch, worker: name)
-            if jobs.isEmpty { break }
-            for (index, job) in jobs.enumerated() {
-                if isStopping {
-                    // Claimed but not started: back to the queue at once, uncounted.
-                    for unstarted in jobs[index...] { try await queue.handBack(unstarted, worker: name) }
-                    break
-                }
-                ran += 1
-                await run(job, app: app)
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            var runningKinds: [String] = []
+            var ticking = false
+            func finished(_ kind: String?) {
+                if let kind, let index = runningKinds.firstIndex(of: kind) { runningKinds.remove(at: index) }
+                if kind == nil { ticking = false }
             }
+            while !isStopping {
+                if runningKinds.count < concurrency,
+                   let job = try await queue.claim(limit: 1, worker: name, excludingKinds: runningKinds).first {
+                    ran += 1
+                    runningKinds.append(job.kind)
+                    group.addTask { await self.run(job, app: app); return job.kind }
+                    continue
+                }
+                if runningKinds.isEmpty { break }
+                // Something runs: wait for it to end, or for the next poll (a job of another kind may have come due).
+                if !ticking {
+                    ticking = true
+                    group.addTask { try? await Task.sleep(for: poll); return nil }
+                }
+                finished(try await group.next() ?? nil)
+            }
+            // Only a poll tick can be left when nothing runs: cut it short. (Running jobs are never cancelled here:
+            // on a stop they finish the unit in hand and hand back the rest.)
+            if runningKinds.isEmpty { group.cancelAll() }
+            while let kind = try await group.next() { finished(kind) }
         }
         return ran
     }
 
-    /// Runs one job while a heartbeat keeps its lease; a lost lease (another worker took over) cancels the run.
+    /// Runs one job while a heartbeat keeps its lease; a lost lease (another worker took over) cancels the run. A
+    /// heartbeat that fails (the database busy or briefly away) is retried: only a lease seen lost ends the run.
     private func run(_ job: Job, app: Application) async {
         let queue = app.jobs
         guard let handler = handlers.withLockedValue({ $0[job.kind] }) else {
@@ -91,25 +110,29 @@ final class JobWorker: Sendable {
         let context = JobContext(app: app, worker: name, lease: lease, shouldStop: { [weak self] in self?.isStopping ?? true })
         let jobID = job.id!
         let name = self.name
+        let logger = app.logger
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await handler.run(payload: job.payload, context: context) }
                 group.addTask {
                     while true {
                         try await Task.sleep(for: .seconds(max(lease / 3, 0.05)))
-                        if try await queue.heartbeat([jobID], worker: name).isEmpty { throw LeaseLost() }
+                        do {
+                            if try await queue.heartbeat([jobID], worker: name).isEmpty { throw LeaseLost() }
+                        } catch let error where !(error is LeaseLost) && !(error is CancellationError) {
+                            logger.warning("Job \(job.kind) \(jobID): heartbeat failed (\(String(describing: error))); retrying.")
+                        }
                     }
                 }
                 try await group.next()
                 group.cancelAll()
             }
-            guard try await queue.complete(job, worker: name) else {
+            let interval = recurring.withLockedValue({ $0.first { $0.kind == job.kind } })?.interval
+            // A recurring job's row is reused for its next run: no row per run piles up (sending alone runs every 2 s).
+            guard try await queue.complete(job, worker: name,
+                                           rescheduleAt: interval.map { app.clock.now().addingTimeInterval($0) }) else {
                 app.logger.warning("Job \(job.kind) \(jobID) finished after its lease passed to another worker.")
                 return
-            }
-            if let recurringJob = recurring.withLockedValue({ $0.first { $0.kind == job.kind } }) {
-                try await queue.enqueue(job.kind, payload: ["slot": 0], runAt: app.clock.now().addingTimeInterval(recurringJob.interval),
-                                        uniqueKey: "recurring:\(job.kind)")
             }
         } catch is JobInterrupted {
             try? await queue.handBack(job, worker: name)
@@ -130,14 +153,30 @@ final class JobWorker: Sendable {
         if jobs > 0 { app.logger.notice("Handed back \(jobs) job(s) left running by a process that stopped.") }
     }
 
-    /// Starts the polling loop (server only).
-    func start(app: Application, every interval: Duration = .seconds(1)) {
+    /// Starts the polling loop (server only). `acquire` is asked before each round until it says yes: on SQLite it takes
+    /// the queue's ownership, so a process started while an old one still stops (an overlapping deploy) takes over
+    /// the queue as soon as the old one lets go, instead of never running jobs.
+    func start(app: Application, every interval: Duration = .seconds(1),
+               acquire: @escaping @Sendable () async throws -> Bool = { true }) {
         stopping.withLockedValue { $0 = false }
         let newTask = Task { [weak app] in
+            var owner = false
             while !self.isStopping {
                 guard let app else { return }
-                do { try await self.runDue(app: app) } catch { app.logger.warning("Job worker: \(error)") }
-                try? await Task.sleep(for: interval)
+                do {
+                    if !owner { owner = try await acquire() }
+                    if owner {
+                        try await self.runDue(app: app)
+                        if Date().timeIntervalSince(self.lastPrune.withLockedValue { $0 }) > 3600 {
+                            self.lastPrune.withLockedValue { $0 = Date() }
+                            let pruned = try await app.jobs.prune(keeping: app.settings.jobRetention)
+                            if pruned > 0 { app.logger.info("Removed \(pruned) finished job(s) older than the retention.") }
+                        }
+                    }
+                } catch {
+                    app.logger.warning("Job worker: \(error)")
+                }
+                try? await Task.sleep(for: owner ? interval : .seconds(5))
             }
         }
         task.withLockedValue { $0 = newTask }

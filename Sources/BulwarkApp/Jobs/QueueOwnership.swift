@@ -19,7 +19,12 @@ final class QueueOwnership: Sendable {
 
     /// The lock, or nil when another live process holds it.
     static func acquire(forDatabaseAt databasePath: String) throws -> QueueOwnership? {
-        let path = databasePath + ".jobs.lock"
+        // The real path: two names for one database (a symlink, a relative path) must meet at one lock.
+        let resolved = realpath(databasePath, nil).map { pointer in
+            defer { free(pointer) }
+            return String(cString: pointer)
+        } ?? databasePath
+        let path = resolved + ".jobs.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw ConfigurationError("The job queue lock \(path) cannot be opened (\(String(cString: strerror(errno)))).")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -43,19 +44,39 @@ struct SMTPMailer: Mailer {
             }
         }
         guard first < messages.count else { return }
+        // What the caller's callbacks throw (a database error) is theirs, not the SMTP server's: passed through as is.
+        func recordOutside(_ index: Int, _ outcome: MailOutcome) async throws {
+            do { try await record(index, outcome) } catch { throw MailCallbackError(underlying: error) }
+        }
+        func proceedOutside(_ index: Int) async throws -> MailStep {
+            do { return try await proceed(index) } catch { throw MailCallbackError(underlying: error) }
+        }
         do {
             try await withSession { session in
                 for index in first..<messages.count {
                     if index > first {
-                        switch try await proceed(index) {
+                        switch try await proceedOutside(index) {
                         case .stop: return
                         case .skip: continue
                         case .send: break
                         }
                     }
-                    try await record(index, MailOutcome(try await session.deliver(messages[index])))
+                    let outcome: MailOutcome
+                    do {
+                        outcome = MailOutcome(try await session.deliver(messages[index]))
+                    } catch {
+                        // The body left but no verdict came back: it may have been delivered. Charged as a failed
+                        // attempt (bounded retries), never handed back uncounted, which could repeat it without end.
+                        if session.bodyInFlight {
+                            try await recordOutside(index, .temporaryFailure("no answer after the message was sent"))
+                        }
+                        throw error
+                    }
+                    try await recordOutside(index, outcome)
                 }
             }
+        } catch let error as MailCallbackError {
+            throw error.underlying
         } catch {
             let failure = SMTPError.classify(error)
             logger.warning("SMTP \(settings.host):\(settings.port): \(failure)")
@@ -123,8 +144,14 @@ struct SMTPMailer: Mailer {
     private func withSession(_ body: (SMTPSession) async throws -> Void) async throws {
         let settings = self.settings
         let channel = try await connect()
+        // The read timeout catches silence; this catches a server that answers a byte at a time. The handshake, and
+        // then each message, must finish within twice the timeout or the connection is closed.
+        let deadline = ConversationDeadline(channel: channel.channel, limit: .nanoseconds(settings.timeout.nanoseconds * 2))
+        defer { deadline.disarm() }
         try await channel.executeThenClose { inbound, outbound in
-            let session = SMTPSession(reader: SMTPReplyReader(inbound.makeAsyncIterator()), writer: outbound)
+            let session = SMTPSession(reader: SMTPReplyReader(inbound.makeAsyncIterator()), writer: outbound,
+                                      onMessage: { deadline.arm() })
+            deadline.arm()
             try session.expect(try await session.readReply(), .greeting, 220)
             var extensions = try await session.hello(settings.heloName)
             if settings.security == .starttls {
@@ -143,6 +170,33 @@ struct SMTPMailer: Mailer {
             _ = try? await session.command("QUIT")
         }
     }
+}
+
+/// Closes a connection whose current step (the handshake, or one message) outlives its limit.
+private final class ConversationDeadline: Sendable {
+    private let channel: any Channel
+    private let limit: TimeAmount
+    private let scheduled = NIOLockedValueBox<Scheduled<Void>?>(nil)
+
+    init(channel: any Channel, limit: TimeAmount) {
+        self.channel = channel
+        self.limit = limit
+    }
+
+    func arm() {
+        let channel = self.channel
+        let next = channel.eventLoop.scheduleTask(in: limit) { channel.close(promise: nil) }
+        scheduled.withLockedValue { $0?.cancel(); $0 = next }
+    }
+
+    func disarm() {
+        scheduled.withLockedValue { $0?.cancel(); $0 = nil }
+    }
+}
+
+/// An error thrown by a caller's callback inside a conversation.
+private struct MailCallbackError: Error {
+    let underlying: any Error
 }
 
 /// Closes the connection when the server stays silent past the read timeout, so a hung server cannot hang a job.

@@ -43,10 +43,13 @@ final class SMTPReplyReader {
 final class SMTPSession {
     private let reader: SMTPReplyReader
     private let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    /// Called as each message starts (the connection's per-message deadline restarts).
+    private let onMessage: () -> Void
 
-    init(reader: SMTPReplyReader, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    init(reader: SMTPReplyReader, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, onMessage: @escaping () -> Void = {}) {
         self.reader = reader
         self.writer = writer
+        self.onMessage = onMessage
     }
 
     func readReply() async throws -> SMTPReply { try await reader.readReply() }
@@ -83,9 +86,15 @@ final class SMTPSession {
         }
     }
 
+    /// True from the moment the current message's body starts going out until its reply is read: a conversation that
+    /// breaks then leaves the message's fate unknown (the server may have accepted it).
+    private(set) var bodyInFlight = false
+
     /// Sends one message: nil when the server accepted it, else why this message was refused (the conversation goes on).
     /// A broken conversation throws.
     func deliver(_ message: MailMessage) async throws -> SMTPError? {
+        bodyInFlight = false
+        onMessage()
         do {
             let sender = message.envelopeFrom ?? message.from.email
             try expect(try await command("MAIL FROM:<\(sender)>"), .sender, 250)
@@ -95,8 +104,11 @@ final class SMTPSession {
             try expect(try await command("DATA"), .message, 354)
             let domain = sender.split(separator: "@").last.map(String.init) ?? "bulwark.local"
             let body = MIMEMessage.dotStuffed(MIMEMessage.render(message, date: Date(), domain: domain))
+            bodyInFlight = true
             try await writer.write(ByteBuffer(string: body + ".\r\n"))
-            try expect(try await reader.readReply(), .message, 250)
+            let reply = try await reader.readReply()
+            bodyInFlight = false
+            try expect(reply, .message, 250)
             return nil
         } catch let error as SMTPError where !error.concernsConnection {
             // Reset the transaction so the next message of the batch starts clean.

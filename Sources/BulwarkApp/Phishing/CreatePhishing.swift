@@ -144,3 +144,19 @@ struct UpdatePhishingForLeasesAndPauses: AsyncMigration {
         try await database.schema(Simulation.schema).deleteField("claimed_by").update()
     }
 }
+
+/// Indexes the per-campaign claim of due simulations and the throttle's count of recent sends.
+struct CreateSimulationCampaignDueIndex: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.createIndex(on: Simulation.schema, name: "phishing_simulations_campaign_due_idx",
+                                       columns: ["campaign_id", "send_status", "send_at"])
+        // The throttle counts what a campaign (and its profile) sent in the last moments.
+        try await database.createIndex(on: Simulation.schema, name: "phishing_simulations_campaign_sent_idx",
+                                       columns: ["campaign_id", "sent_at"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.raw("DROP INDEX IF EXISTS phishing_simulations_campaign_due_idx").run()
+        try await database.sql.raw("DROP INDEX IF EXISTS phishing_simulations_campaign_sent_idx").run()
+    }
+}

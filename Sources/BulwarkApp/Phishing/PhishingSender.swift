@@ -2,7 +2,7 @@ import Fluent
 import SQLKit
 import Vapor
 
-/// Sends due simulations. A claim stamps each simulation with the worker's lease; each message's outcome is committed
+/// Sends due simulations, campaign by campaign (several at once). A claim stamps each simulation with the worker's lease; each message's outcome is committed
 /// (through a group-commit writer shared by the connections) before the next message goes out on that connection, so
 /// after a crash at most the messages in flight (one per connection) go out again, and after SIGTERM none: the message
 /// in hand is finished and recorded, the rest handed back. A connection that cannot be used (refused, TLS,
@@ -21,35 +21,75 @@ struct PhishingSender: Sendable {
     private var app: Application { context.app }
     private var db: any Database { context.app.db }
 
+    /// Campaigns served at once; each gets an equal share of a batch, so one tenant's large or slow campaign (a server
+    /// that answers a byte at a time) never holds up the others.
+    static let campaignsAtOnce = 8
+
     @discardableResult
     func sendDue() async throws -> Int {
         var total = 0
         defer { app.phishingMetrics.sent.increment(by: Int64(total)) }
         while true {
             if context.shouldStop() { throw JobInterrupted() }
-            let claimed = try await claim()
-            if claimed.isEmpty { break }
-            for (campaignID, simulations) in Dictionary(grouping: claimed, by: { $0.$campaign.id }) {
-                do {
-                    total += try await send(simulations, campaignID: campaignID)
-                } catch let error as CampaignSetupError {
-                    try await pauseCampaign(campaignID, reason: error.reason)
-                    try await handBack(simulations.map { $0.id! })
+            let campaigns = try await dueCampaigns()
+            if campaigns.isEmpty { break }
+            let share = max(Self.batchSize / campaigns.count, 10)
+            var claimedAny = false
+            var full = false
+            // Claims one after the other (each sees what the previous ones took from a shared profile's throttle),
+            // then the campaigns send side by side.
+            var claims: [(campaignID: UUID, simulations: [Simulation])] = []
+            for campaignID in campaigns { claims.append((campaignID, try await claim(campaignID, limit: share))) }
+            let results = try await withThrowingTaskGroup(of: (claimed: Int, sent: Int).self) { group in
+                for (campaignID, simulations) in claims where !simulations.isEmpty {
+                    group.addTask {
+                        do {
+                            return (simulations.count, try await self.send(simulations, campaignID: campaignID))
+                        } catch let error as CampaignSetupError {
+                            try await self.pauseCampaign(campaignID, reason: error.reason)
+                            try await self.handBack(simulations.map { $0.id! })
+                            return (simulations.count, 0)
+                        }
+                    }
                 }
+                return try await group.reduce(into: [(claimed: Int, sent: Int)]()) { $0.append($1) }
             }
-            if context.shouldStop() {
-                try await handBack(claimed.map { $0.id! })
-                throw JobInterrupted()
+            for result in results {
+                total += result.sent
+                claimedAny = claimedAny || result.claimed > 0
+                full = full || result.claimed >= share
             }
-            if claimed.count < Self.batchSize { break }
+            if context.shouldStop() { throw JobInterrupted() }
+            if !claimedAny || !full { break }
         }
         try await markFinishedCampaigns()
         return total
     }
 
-    /// Due simulations of campaigns that are sending, through profiles that are not paused, plus those whose lease ran
-    /// out (a worker that stopped without handing them back).
-    private func claim() async throws -> [Simulation] {
+    /// Campaigns that are sending, whose hold and profile pause are over, with a simulation due (or whose lease ran
+    /// out: a worker that stopped without handing it back), those waiting longest first. A campaign whose profile was
+    /// deleted is included, so its setup error is recorded on it rather than the campaign waiting unseen.
+    private func dueCampaigns() async throws -> [UUID] {
+        let now = context.now
+        let expired = now.addingTimeInterval(-context.lease)
+        return try await db.sql.raw("""
+            SELECT c.id FROM phishing_campaigns c
+            LEFT JOIN phishing_sending_profiles p ON p.id = c.sending_profile_id
+            WHERE c.status IN ('scheduled', 'sending')
+              AND (c.send_retry_at IS NULL OR c.send_retry_at <= \(bind: now))
+              AND (p.paused_until IS NULL OR p.paused_until <= \(bind: now))
+              AND EXISTS (SELECT 1 FROM phishing_simulations s WHERE s.campaign_id = c.id
+                          AND ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
+                               OR (s.send_status = 'sending' AND s.claimed_at < \(bind: expired))))
+            ORDER BY c.launched_at, c.id LIMIT \(bind: Self.campaignsAtOnce)
+            """).all().map { try $0.decode(column: "id", as: UUID.self) }
+    }
+
+    /// Claims up to `limit` of the campaign's due simulations for this worker, the clock read at the claim, within
+    /// what the throttles leave.
+    private func claim(_ campaignID: UUID, limit: Int) async throws -> [Simulation] {
+        let limit = min(limit, try await throttleAllowance(campaignID))
+        guard limit > 0 else { return [] }
         let now = context.now
         let expired = now.addingTimeInterval(-context.lease)
         let lock = db.sql.dialect.name == "postgresql" ? "FOR UPDATE OF s SKIP LOCKED" : ""
@@ -57,18 +97,51 @@ struct PhishingSender: Sendable {
             UPDATE phishing_simulations SET send_status = 'sending', claimed_at = \(bind: now), claimed_by = \(bind: context.worker)
             WHERE id IN (
                 SELECT s.id FROM phishing_simulations s
-                JOIN phishing_campaigns c ON c.id = s.campaign_id
-                JOIN phishing_sending_profiles p ON p.id = c.sending_profile_id
-                WHERE ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
+                WHERE s.campaign_id = \(bind: campaignID)
+                  AND ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
                        OR (s.send_status = 'sending' AND s.claimed_at < \(bind: expired)))
-                  AND c.status IN ('scheduled', 'sending')
-                  AND (c.send_retry_at IS NULL OR c.send_retry_at <= \(bind: now))
-                  AND (p.paused_until IS NULL OR p.paused_until <= \(bind: now))
-                ORDER BY s.send_at LIMIT \(bind: Self.batchSize) \(unsafeRaw: lock)
+                  AND EXISTS (SELECT 1 FROM phishing_campaigns c WHERE c.id = s.campaign_id AND c.status IN ('scheduled', 'sending'))
+                ORDER BY s.send_at LIMIT \(bind: limit) \(unsafeRaw: lock)
             ) RETURNING id
             """).all().map { try $0.decode(column: "id", as: UUID.self) }
         guard !ids.isEmpty else { return [] }
         return try await Simulation.query(on: db).filter(\.$id ~~ ids).sort(\.$sendAt).all()
+    }
+
+    /// How many more messages the campaign may send now. Send times are spread at launch, but a backlog (after an
+    /// outage, a paused profile, a stopped server) is all due at once: the throttles are also enforced here, over a
+    /// short sliding window, counting what went out and what is being sent, per campaign and per sending profile
+    /// across all its campaigns.
+    private func throttleAllowance(_ campaignID: UUID) async throws -> Int {
+        guard let row = try await db.sql.raw("""
+            SELECT c.throttle_per_minute AS campaign_rate, p.throttle_per_minute AS profile_rate, p.id AS profile_id
+            FROM phishing_campaigns c LEFT JOIN phishing_sending_profiles p ON p.id = c.sending_profile_id
+            WHERE c.id = \(bind: campaignID)
+            """).first() else { return 0 }
+        var allowance = Int.max
+        if let rate = try row.decode(column: "campaign_rate", as: Int?.self) {
+            allowance = min(allowance, try await remaining(rate: rate, campaigns: "SELECT \(bind: campaignID)"))
+        }
+        if let rate = try row.decode(column: "profile_rate", as: Int?.self),
+           let profileID = try row.decode(column: "profile_id", as: UUID?.self) {
+            allowance = min(allowance, try await remaining(
+                rate: rate, campaigns: "SELECT id FROM phishing_campaigns WHERE sending_profile_id = \(bind: profileID)"))
+        }
+        return allowance
+    }
+
+    /// `rate` per minute, over a window of at least 10 s (long enough to allow one message): the allowance left.
+    private func remaining(rate: Int, campaigns: SQLQueryString) async throws -> Int {
+        guard rate > 0 else { return 0 }
+        let window = max(10, 60 / Double(rate))
+        let allowed = max(1, Int(Double(rate) * window / 60))
+        let since = context.now.addingTimeInterval(-window)
+        let used = try await db.sql.raw("""
+            SELECT (SELECT count(*) FROM phishing_simulations WHERE campaign_id IN (\(campaigns)) AND sent_at > \(bind: since))
+                 + (SELECT count(*) FROM phishing_simulations WHERE campaign_id IN (\(campaigns)) AND send_status = 'sending')
+                 AS used
+            """).first()?.decode(column: "used", as: Int.self) ?? 0
+        return max(0, allowed - used)
     }
 
     private struct CampaignSetupError: Error { let reason: String }
@@ -140,17 +213,35 @@ struct PhishingSender: Sendable {
                 return .send
             }, record: { index, outcome in
                 result.connected = true
+                // Counted as recorded before the write: if the write fails, the message stays claimed (it may have
+                // gone out) and waits for its lease, rather than going straight back to the queue.
                 recorded.insert(index)
-                try await app.sendOutcomes.submit(SendOutcome(simulation: chunk[index].0, worker: context.worker, outcome: outcome,
-                                                              at: context.now))
+                try await submit(SendOutcome(simulation: chunk[index].0, worker: context.worker, outcome: outcome, at: context.now))
                 if outcome == .sent { result.sent += 1 }
             })
+        } catch let failure as SMTPError where failure.concernsConnection && !Task.isCancelled {
+            result.connectionFailure = failure
+        } catch let failure as SMTPError where !failure.concernsConnection {
+            // A message-level error that broke the conversation: the message was charged by `record`.
         } catch {
-            let failure = SMTPError.classify(error)
-            if failure.concernsConnection { result.connectionFailure = failure }
+            // Not the server's fault (the database, or the run was cancelled): no profile is paused for it.
+            app.logger.warning("Sending stopped on one connection: \(String(describing: error))")
         }
         result.untried = chunk.indices.filter { !recorded.contains($0) && !skipped.contains($0) }.map { chunk[$0].0.id! }
         return result
+    }
+
+    /// Writes an outcome, retrying a failed write (the write is idempotent: it applies only while the row is ours).
+    private func submit(_ outcome: SendOutcome) async throws {
+        var delay = 0.1
+        for attempt in 1...4 {
+            do {
+                return try await app.sendOutcomes.submit(outcome)
+            } catch where attempt < 4 && !(error is GroupCommit<SendOutcome>.Closed) {
+                try await Task.sleep(for: .seconds(delay))
+                delay *= 3
+            }
+        }
     }
 
     /// Still claimed by this worker and still sending: a cancel, a completion or a lost lease stops the message.
@@ -250,96 +341,5 @@ struct PhishingSender: Sendable {
               AND EXISTS (SELECT 1 FROM phishing_simulations s WHERE s.campaign_id = phishing_campaigns.id
                           AND s.send_status NOT IN ('queued', 'cancelled'))
             """).run()
-    }
-}
-
-/// The result of one message, written through `Application.sendOutcomes`.
-struct SendOutcome: Sendable {
-    let simulationID: UUID
-    let campaignID: UUID
-    let clientID: UUID
-    let worker: String
-    let attempts: Int
-    let outcome: MailOutcome
-    let at: Date
-
-    init(simulation: Simulation, worker: String, outcome: MailOutcome, at: Date) {
-        simulationID = simulation.id!
-        campaignID = simulation.$campaign.id
-        clientID = simulation.clientID
-        self.worker = worker
-        attempts = simulation.attempts
-        self.outcome = outcome
-        self.at = at
-    }
-
-    /// Writes a batch of outcomes in the writer's transaction: the simulations, and one event each.
-    /// Rows are updated in id order (as a cancel locks them), so concurrent writers and cancels never deadlock.
-    static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
-        var insert = db.sql.insert(into: PhishingEvent.schema)
-            .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
-        for result in outcomes.sorted(by: { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }) {
-            let kind: String
-            let error: String?
-            switch result.outcome {
-            case .sent:
-                kind = "sent"
-                error = nil
-                // It went out, whatever happened to the row meanwhile (a cancel after the message left): record it.
-                try await db.sql.raw("""
-                    UPDATE phishing_simulations SET send_status = 'sent', sent_at = \(bind: result.at), error = NULL,
-                        stage = CASE WHEN stage < 1 THEN 1 ELSE stage END, claimed_by = NULL
-                    WHERE id = \(bind: result.simulationID)
-                    """).run()
-            case let .temporaryFailure(reason):
-                let attempts = result.attempts + 1
-                let givesUp = attempts >= PhishingSender.maxAttempts
-                kind = givesUp ? "error" : "deferred"
-                error = givesUp ? "gave up after \(attempts) attempts: \(reason)" : reason
-                try await db.sql.raw("""
-                    UPDATE phishing_simulations SET attempts = \(bind: attempts), error = \(bind: error),
-                        send_status = \(bind: givesUp ? "error" : "queued"), claimed_by = NULL,
-                        send_at = \(bind: result.at.addingTimeInterval(pow(2, Double(attempts)) * 30))
-                    WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
-                    """).run()
-            case let .permanentFailure(reason):
-                kind = "error"
-                error = reason
-                try await db.sql.raw("""
-                    UPDATE phishing_simulations SET attempts = \(bind: result.attempts + 1), error = \(bind: reason),
-                        send_status = 'error', claimed_by = NULL
-                    WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
-                    """).run()
-            }
-            insert = insert.values(SQLBind(UUID()), SQLBind(result.simulationID), SQLBind(result.campaignID),
-                                   SQLBind(result.clientID), SQLBind(kind), SQLBind(result.at), SQLBind(false), SQLBind(error))
-        }
-        try await insert.run()
-    }
-}
-
-struct PhishingSendJob: JobHandler {
-    static let kind = "phishing.send"
-
-    func run(payload: String, context: JobContext) async throws {
-        try await PhishingSender(context: context).sendDue()
-    }
-
-    /// SQLite, at start: simulations a dead process was sending go back to the queue. Those whose message was in
-    /// flight when it died go out again (at most one per connection).
-    func handBackAbandoned(db: any Database) async throws {
-        try await db.sql.raw("""
-            UPDATE phishing_simulations SET send_status = 'queued', claimed_by = NULL, claimed_at = NULL WHERE send_status = 'sending'
-            """).run()
-    }
-}
-
-extension Application {
-    private struct SendOutcomesKey: StorageKey { typealias Value = GroupCommit<SendOutcome> }
-
-    /// Created in `configure`; closed at shutdown after the job worker stopped.
-    var sendOutcomes: GroupCommit<SendOutcome> {
-        get { storage[SendOutcomesKey.self]! }
-        set { storage[SendOutcomesKey.self] = newValue }
     }
 }

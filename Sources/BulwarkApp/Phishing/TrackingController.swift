@@ -38,9 +38,17 @@ struct TrackingController: RouteCollection {
         let agent = req.headers.first(name: .userAgent)
         let reason = kind == "report" ? nil : req.application.botDetector.reason(
             isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: simulation.sentAt, now: req.now)
-        try await req.application.trackingWriter.submit(TrackingEvent(
-            simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
-            occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason, details: details))
+        do {
+            try await req.application.trackingWriter.submit(TrackingEvent(
+                simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
+                occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason,
+                details: details))
+        } catch is GroupCommit<TrackingEvent>.Full {
+            // Nothing was stored: the client (a mail client, a browser) is told to come back rather than told "done".
+            var error = APIError(status: .serviceUnavailable, code: "INTERNAL_ERROR", message: "Busy; try again shortly.", details: nil)
+            error.headers.replaceOrAdd(name: "Retry-After", value: "1")
+            throw error
+        }
         req.application.phishingMetrics.events(reason == nil ? kind : "\(kind)_flagged").increment()
         if reason == nil, kind == "click" || kind == "submit" { try await assignTraining(simulation, req: req) }
     }

@@ -33,6 +33,9 @@ enum TrackingEventWriter {
     }
 
     static func write(_ events: [TrackingEvent], on db: any Database) async throws {
+        // Everything touching simulations (the foreign-key check of each insert locks its row too) goes in id order,
+        // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
+        let events = events.sorted { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
                      "bot_reason", "details")
@@ -42,10 +45,7 @@ enum TrackingEventWriter {
                                    SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
         }
         try await insert.run()
-        // Simulations are updated in id order, the order every writer of them uses, so concurrent batches cannot deadlock.
-        let ordered = events.filter { $0.botReason == nil }
-            .sorted { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }
-        for event in ordered {
+        for event in events where event.botReason == nil {
             if event.kind == "report" {
                 try await db.sql.raw("""
                     UPDATE phishing_simulations SET reported_at = COALESCE(reported_at, \(bind: event.occurredAt))

@@ -196,8 +196,16 @@ struct CampaignService: Sendable {
         let actor = self.actor
         let now = self.now
         let newStatus = status
-        // The status and the enrolments land together: an active campaign never lacks its audience after a crash.
+        let campaignID = campaign.id!
+        // The status and the enrolments land together: an active campaign never lacks its audience after a crash. The
+        // move applies only from the status read (a second activation at once, by a scan or a person, changes nothing).
         try await db.transaction { db in
+            guard try await db.sql.raw("""
+                UPDATE training_campaigns SET status = \(bind: newStatus) WHERE id = \(bind: campaignID) AND status = \(bind: previous)
+                RETURNING id
+                """).first() != nil else {
+                throw APIError.conflict("The campaign's status changed meanwhile; reload it and try again.")
+            }
             try await campaign.save(on: db)
             try await AuditService(db: db, now: now).record(
                 AuditEvent("campaign.status_changed", target: ("campaign", campaign.id), companyID: client.$company.id,
@@ -251,7 +259,11 @@ struct CampaignService: Sendable {
         let due = try await TrainingCampaign.query(on: db).filter(\.$status == "scheduled").filter(\.$startAt <= now).all()
         for campaign in due {
             guard let client = try await Client.find(campaign.clientID, on: db) else { continue }
-            try await move(campaign, to: "active", in: client)
+            do {
+                try await move(campaign, to: "active", in: client)
+            } catch let error as APIError where error.code == "CONFLICT" {
+                continue // activated (or moved) by someone else meanwhile
+            }
         }
         let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
         for campaign in active { try await enrollAudience(of: campaign) }

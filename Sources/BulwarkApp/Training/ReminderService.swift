@@ -41,7 +41,9 @@ struct ReminderService: Sendable {
     let mailer: any Mailer
     let from: MailAddress
     let baseURL: String
-    let now: Date
+    /// Read at each use: a long scan must not stamp late work with its start time.
+    let clock: any Clock
+    var now: Date { clock.now() }
 
     /// Sends due reminders, each recorded as pending before its mail goes out (the unique (assignment, days) index makes
     /// a concurrent scan skip it) and marked after; a temporary failure removes the record so the next scan retries.
@@ -126,6 +128,6 @@ struct TrainingReminderJob: JobHandler {
     func run(payload: String, context: JobContext) async throws {
         let app = context.app
         try await ReminderService(db: app.db, mailer: app.mailer, from: app.settings.mailFrom,
-                                  baseURL: app.settings.publicBaseURL, now: context.now).scan(context: context)
+                                  baseURL: app.settings.publicBaseURL, clock: app.clock).scan(context: context)
     }
 }

@@ -42,7 +42,7 @@ struct DashboardProfileController: RouteCollection {
         var keep: UUID?
         if case let .session(id) = principal.credential { keep = id }
         do {
-            try await req.authService.changePassword(principal.user, current: form.currentPassword, new: form.newPassword,
+            try await req.authService.changePassword(try await req.freshUser(), current: form.currentPassword, new: form.newPassword,
                                                      confirmation: form.newPasswordConfirmation, keepSession: keep,
                                                      actor: req.auditActor)
             return req.redirect(to: DashboardPath.profile + "?notice=password_changed")
@@ -53,10 +53,9 @@ struct DashboardProfileController: RouteCollection {
     }
 
     @Sendable func totpSetup(req: Request) async throws -> Response {
-        let principal = try req.principal()
         do {
             let setup = try await TwoFactorService(app: req.application, db: req.db, now: req.now)
-                .begin(for: principal.user, actor: req.auditActor)
+                .begin(for: try await req.freshUser(), actor: req.auditActor)
             return try await page(req, secret: setup.secret, uri: setup.uri)
         } catch {
             guard let errors = FormError.from(error) else { throw error }
@@ -67,10 +66,9 @@ struct DashboardProfileController: RouteCollection {
     @Sendable func totpEnable(req: Request) async throws -> Response {
         struct Form: Decodable { var code: String? }
         let form = try req.content.decode(Form.self)
-        let principal = try req.principal()
         do {
             try await TwoFactorService(app: req.application, db: req.db, now: req.now)
-                .enable(for: principal.user, code: form.code, field: "code", actor: req.auditActor)
+                .enable(for: try await req.freshUser(), code: form.code, field: "code", actor: req.auditActor)
             return req.redirect(to: DashboardPath.profile + "?notice=totp_enabled")
         } catch {
             guard let errors = FormError.from(error) else { throw error }

@@ -86,7 +86,7 @@ import Vapor
             let workers = [JobWorker(), JobWorker()]
             for worker in workers { worker.register(CountingJob(runs: runs)) }
             let ran = try await withThrowingTaskGroup(of: Int.self) { group in
-                for worker in workers { group.addTask { try await worker.runDue(app: app, batch: 5) } }
+                for worker in workers { group.addTask { try await worker.runDue(app: app, concurrency: 5) } }
                 return try await group.reduce(0, +)
             }
             #expect(ran == 60)

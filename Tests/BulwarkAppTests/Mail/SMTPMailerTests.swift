@@ -1,6 +1,7 @@
 @testable import BulwarkApp
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
 
@@ -109,5 +110,44 @@ import Testing
         let outcome = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
             .send(message(to: "a@acme.test"))
         guard case .temporaryFailure = outcome else { Issue.record("expected a temporary failure"); return }
+    }
+
+    @Test func aHangUpAfterTheMessageWentOutChargesItAndTriesNoMore() async throws {
+        let fixture = try SMTPFixture(hangUpAfterData: true)
+        try await fixture.start()
+        let recorded = NIOLockedValueBox<[(Int, MailOutcome)]>([])
+        var thrown: (any Error)?
+        do {
+            try await mailer(fixture).deliver([message(to: "a@acme.test"), message(to: "b@acme.test")],
+                                              proceed: { _ in .send }, record: { index, outcome in
+                recorded.withLockedValue { $0.append((index, outcome)) }
+            })
+        } catch {
+            thrown = error
+        }
+        // The server got the message but never said so: it is charged as an attempt (not handed back uncounted, which
+        // could resend it without end), and the conversation ends.
+        #expect(fixture.messages.map(\.to) == [["a@acme.test"]])
+        let outcomes = recorded.withLockedValue { $0 }
+        #expect(outcomes.count == 1)
+        #expect(outcomes.first?.0 == 0)
+        #expect(outcomes.first?.1 == .temporaryFailure("no answer after the message was sent"))
+        #expect(thrown is SMTPError)
+        await fixture.stop()
+    }
+
+    @Test func aServerThatAnswersAByteAtATimeIsCutOff() async throws {
+        let fixture = try SMTPFixture(tarpit: true)
+        try await fixture.start()
+        var settings = SMTPSettings(host: "127.0.0.1", port: fixture.port, security: .none)
+        settings.timeout = .milliseconds(500)
+        let started = Date()
+        let outcome = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
+            .send(message(to: "a@acme.test"))
+        // Each byte arrives well within the read timeout; the handshake deadline (twice the timeout) ends it anyway.
+        guard case .temporaryFailure = outcome else { Issue.record("expected a temporary failure, got \(outcome)"); return }
+        #expect(Date().timeIntervalSince(started) < 4)
+        #expect(fixture.messages.isEmpty)
+        await fixture.stop()
     }
 }

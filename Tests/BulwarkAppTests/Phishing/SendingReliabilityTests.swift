@@ -76,6 +76,37 @@ final class ScriptedMailer: Mailer, Sendable {
         }
     }
 
+    @Test func aBacklogAfterAnOutageStillGoesOutUnderTheProfilesThrottle() async throws {
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let mailer = ScriptedMailer()
+            app.phishingMailerOverride = mailer
+            let (tenant, first) = try await launchedCampaign(app, people: 19)
+            let profile = try #require(try await PhishingCampaign.find(UUID(uuidString: first), on: app.db)?.sendingProfileID)
+            // A second campaign on the same profile: the throttle is the profile's, across its campaigns.
+            let second = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile.wire,
+                                                            templates: [try await PhishingFactory.builtinTemplate(app)])
+            try await SendingProfile.query(on: app.db).filter(\.$id == profile).set(\.$throttlePerMinute, to: 60).update()
+            // Everything is overdue, as after an outage.
+            try await app.db.sql.raw("UPDATE phishing_simulations SET send_at = \(bind: clock.now().addingTimeInterval(-3600))").run()
+            try await PhishingSender(context: .test(app)).sendDue()
+            // 60 a minute over a 10 s window: 10 now, none more until the window moves on.
+            #expect(mailer.recipients.count == 10)
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(mailer.recipients.count == 10)
+            clock.advance(by: 11)
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(mailer.recipients.count == 20)
+            for _ in 0..<4 {
+                clock.advance(by: 11)
+                try await PhishingSender(context: .test(app)).sendDue()
+            }
+            #expect(mailer.recipients.count == 40)
+            #expect(Set(mailer.recipients).count == 20, "each person once per campaign")
+            #expect(try await statuses(app, second) == ["sent": 20])
+        }
+    }
+
     @Test func eachOutcomeIsCommittedBeforeTheNextMessageGoesOut() async throws {
         try await withBulwark { app in
             let seen = NIOLockedValueBox<[(delivered: Int, stored: Int)]>([])

@@ -35,12 +35,18 @@ final class SMTPFixture: Sendable {
     }
     /// Seconds the server waits before accepting each message's data (a slow sink).
     let dataDelay: TimeAmount
+    /// Takes the first message's data, then hangs up without answering it (the outcome is unknown to the sender).
+    let hangUpAfterData: Bool
+    /// Answers the greeting one byte every 200 ms, forever (a tarpit that defeats a plain read timeout).
+    let tarpit: Bool
     private let acceptLoop = NIOLockedValueBox<(channel: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
 
     init(credentials: (String, String)? = nil, withTLS: Bool = false, implicitTLS: Bool = false,
          rcptReplies: [String: String] = [:], greeting: String = "220 fixture.test ESMTP ready",
-         dataDelay: TimeAmount = .zero) throws {
+         dataDelay: TimeAmount = .zero, hangUpAfterData: Bool = false, tarpit: Bool = false) throws {
         self.greetingLine = NIOLockedValueBox(greeting)
+        self.hangUpAfterData = hangUpAfterData
+        self.tarpit = tarpit
         self.dataDelay = dataDelay
         self.credentials = credentials.map { (user: $0.0, password: $0.1) }
         self.rcptReplies = rcptReplies
@@ -100,6 +106,12 @@ final class SMTPFixture: Sendable {
             var user: String?
             var from = ""
             var recipients: [String] = []
+            if tarpit {
+                for byte in greeting.utf8 {
+                    try await outbound.write(ByteBuffer(bytes: [byte]))
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
             try await reply(greeting)
             while true {
                 let line = try await reader.readLine()
@@ -145,6 +157,7 @@ final class SMTPFixture: Sendable {
                     }
                     let received = Received(from: from, to: recipients, data: lines.joined(separator: "\r\n"), authenticatedAs: user, overTLS: overTLS)
                     state.withLockedValue { $0.messages.append(received) }
+                    if hangUpAfterData { return }
                     try await reply("250 2.0.0 Queued")
                 } else if upper == "RSET" {
                     from = ""

@@ -67,6 +67,31 @@ import VaporTesting
         }
     }
 
+    @Test func twoSyncsAtOnceActivateACampaignOnce() async throws {
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let tenant = try await Factory.tenant(app)
+            try await Factory.user(app, in: tenant)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                              startIn: 3600, dueIn: 86_400 * 7)
+            func moves() async throws -> Int {
+                try await AuditEntry.query(on: app.db).filter(\.$action == "campaign.status_changed").all()
+                    .filter { $0.targetID?.lowercased() == campaign.id!.wire }.count
+            }
+            let before = try await moves()
+            clock.advance(by: 3601)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<2 {
+                    group.addTask { try await CampaignService(db: app.db, actor: .system, now: clock.now()).synchronise() }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await TrainingCampaign.find(campaign.id, on: app.db)?.status == "active")
+            #expect(try await Enrollment.query(on: app.db).count() == 2)
+            #expect(try await moves() == before + 1, "one activation, whoever got there first")
+        }
+    }
+
     @Test func statusMovesFollowTheLifecycle() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)

@@ -24,7 +24,7 @@ import VaporTesting
 
     private func scan(_ app: Application, _ mailer: RecordingMailer, _ clock: ManualClock) async throws -> EscalationService.ScanResult {
         try await EscalationService(db: app.db, mailer: mailer, from: MailAddress(email: "noreply@bulwark.test"),
-                                    baseURL: "http://bulwark.test", now: clock.now()).scan()
+                                    baseURL: "http://bulwark.test", clock: clock).scan()
     }
 
     @Test func escalatesLearnerThenManagerThenAdminOnceEach() async throws {

@@ -17,7 +17,7 @@ import Vapor
             let mailer = RecordingMailer()
             func scan() async throws -> Int {
                 try await ReminderService(db: app.db, mailer: mailer, from: MailAddress(email: "noreply@bulwark.test"),
-                                          baseURL: "http://bulwark.test", now: clock.now()).scan()
+                                          baseURL: "http://bulwark.test", clock: clock).scan()
             }
             #expect(try await scan() == 0)
             clock.advance(by: 7.5 * 86_400)   // 2.5 days left: the 3-day reminder
@@ -42,7 +42,7 @@ import Vapor
             try await campaign.save(on: app.db)
             let mailer = RecordingMailer()
             let sent = try await ReminderService(db: app.db, mailer: mailer, from: MailAddress(email: "noreply@bulwark.test"),
-                                                 baseURL: "http://bulwark.test", now: clock.now()).scan()
+                                                 baseURL: "http://bulwark.test", clock: clock).scan()
             #expect(sent == 1)
             #expect(try await TrainingReminder.query(on: app.db).first()?.daysBefore == 1)
         }

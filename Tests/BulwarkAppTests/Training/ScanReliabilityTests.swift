@@ -10,7 +10,7 @@ import Vapor
 @Suite struct ScanReliabilityTests {
     private func escalation(_ app: Application, _ mailer: RecordingMailer, _ clock: ManualClock) -> EscalationService {
         EscalationService(db: app.db, mailer: mailer, from: MailAddress(email: "noreply@bulwark.test"), baseURL: "http://bulwark.test",
-                          now: clock.now())
+                          clock: clock)
     }
 
     /// A client with escalations on, `learners` people one day overdue, each reporting to one manager.
@@ -98,7 +98,7 @@ import Vapor
                 for _ in 0..<2 {
                     group.addTask {
                         try await ReminderService(db: app.db, mailer: mailer, from: MailAddress(email: "noreply@bulwark.test"),
-                                                  baseURL: "http://bulwark.test", now: clock.now()).scan()
+                                                  baseURL: "http://bulwark.test", clock: clock).scan()
                     }
                 }
                 return try await group.reduce(0, +)

@@ -1,0 +1,29 @@
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import NIOCore
+
+/// Tells a database that cannot be reached (down, restarting, every connection busy) from a query that failed: the
+/// first answers 503 with Retry-After, so clients and load balancers wait and retry instead of reporting a bug.
+enum DatabaseAvailability {
+    static func isUnavailable(_ error: any Error) -> Bool {
+        switch error {
+        case is ConnectionPoolTimeoutError: return true
+        case let pool as ConnectionPoolError: return pool == .shutdown
+        case let psql as PSQLError:
+            return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed]
+                .contains(psql.code)
+        case let sqlite as SQLiteError: return [.busy, .locked].contains(sqlite.reason)
+        case is NIOConnectionError, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed: return true
+        default: return false
+        }
+    }
+}
+
+extension APIError {
+    static var databaseUnavailable: APIError {
+        var error = APIError(status: .serviceUnavailable, code: "SERVICE_UNAVAILABLE",
+                             message: "The database is not reachable right now; try again shortly.", details: nil)
+        error.headers.replaceOrAdd(name: "Retry-After", value: "5")
+        return error
+    }
+}

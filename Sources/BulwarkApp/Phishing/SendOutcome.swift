@@ -1,0 +1,100 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// The result of one message, written through `Application.sendOutcomes`.
+struct SendOutcome: Sendable {
+    let simulationID: UUID
+    let campaignID: UUID
+    let clientID: UUID
+    let worker: String
+    let attempts: Int
+    let outcome: MailOutcome
+    let at: Date
+
+    init(simulation: Simulation, worker: String, outcome: MailOutcome, at: Date) {
+        simulationID = simulation.id!
+        campaignID = simulation.$campaign.id
+        clientID = simulation.clientID
+        self.worker = worker
+        attempts = simulation.attempts
+        self.outcome = outcome
+        self.at = at
+    }
+
+    /// Writes a batch of outcomes in the writer's transaction: the simulations, and one event each.
+    /// Rows are updated in id order (as a cancel locks them), so concurrent writers and cancels never deadlock.
+    static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
+        var insert = db.sql.insert(into: PhishingEvent.schema)
+            .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
+        for result in outcomes.sorted(by: { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }) {
+            let kind: String
+            let error: String?
+            switch result.outcome {
+            case .sent:
+                kind = "sent"
+                error = nil
+                // It went out, whatever happened to the row meanwhile (a cancel after the message left): record it.
+                try await db.sql.raw("""
+                    UPDATE phishing_simulations SET send_status = 'sent', sent_at = \(bind: result.at), error = NULL,
+                        stage = CASE WHEN stage < 1 THEN 1 ELSE stage END, claimed_by = NULL
+                    WHERE id = \(bind: result.simulationID)
+                    """).run()
+            case let .temporaryFailure(reason):
+                let attempts = result.attempts + 1
+                let givesUp = attempts >= PhishingSender.maxAttempts
+                kind = givesUp ? "error" : "deferred"
+                error = givesUp ? "gave up after \(attempts) attempts: \(reason)" : reason
+                try await db.sql.raw("""
+                    UPDATE phishing_simulations SET attempts = \(bind: attempts), error = \(bind: error),
+                        send_status = \(bind: givesUp ? "error" : "queued"), claimed_by = NULL,
+                        send_at = \(bind: result.at.addingTimeInterval(pow(2, Double(attempts)) * 30))
+                    WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
+                    """).run()
+            case let .permanentFailure(reason):
+                kind = "error"
+                error = reason
+                try await db.sql.raw("""
+                    UPDATE phishing_simulations SET attempts = \(bind: result.attempts + 1), error = \(bind: reason),
+                        send_status = 'error', claimed_by = NULL
+                    WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
+                    """).run()
+            }
+            insert = insert.values(SQLBind(UUID()), SQLBind(result.simulationID), SQLBind(result.campaignID),
+                                   SQLBind(result.clientID), SQLBind(kind), SQLBind(result.at), SQLBind(false), SQLBind(error))
+        }
+        try await insert.run()
+    }
+}
+
+struct PhishingSendJob: JobHandler {
+    static let kind = "phishing.send"
+
+    func run(payload: String, context: JobContext) async throws {
+        try await PhishingSender(context: context).sendDue()
+    }
+
+    /// SQLite, at start: simulations a dead process was sending go back to the queue. Those whose message was in
+    /// flight when it died go out again (at most one per connection).
+    /// Each counts an attempt: a message whose sending kills the process gives up after `maxAttempts` instead of
+    /// looping.
+    func handBackAbandoned(db: any Database) async throws {
+        try await db.sql.raw("""
+            UPDATE phishing_simulations SET attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,
+                send_status = CASE WHEN attempts + 1 >= \(bind: PhishingSender.maxAttempts) THEN 'error' ELSE 'queued' END,
+                error = CASE WHEN attempts + 1 >= \(bind: PhishingSender.maxAttempts)
+                             THEN 'gave up: the process stopped while sending it' ELSE error END
+            WHERE send_status = 'sending'
+            """).run()
+    }
+}
+
+extension Application {
+    private struct SendOutcomesKey: StorageKey { typealias Value = GroupCommit<SendOutcome> }
+
+    /// Created in `configure`; closed at shutdown after the job worker stopped.
+    var sendOutcomes: GroupCommit<SendOutcome> {
+        get { storage[SendOutcomesKey.self]! }
+        set { storage[SendOutcomesKey.self] = newValue }
+    }
+}
