@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,13 +53,15 @@ def wait_for(condition, timeout, step=0.2):
 
 
 class Sink:
-    def __init__(self, work, delay=0.05, refuse=False):
+    def __init__(self, work, delay=0.05, refuse=False, refuse_auth=False):
         self.port = free_port()
         self.log = os.path.join(work, f"sink-{self.port}.jsonl")
         open(self.log, "w").close()
         args = [sys.executable, os.path.join(HERE, "smtp_sink.py"), str(self.port), self.log, str(delay)]
         if refuse:
             args.append("--refuse")
+        if refuse_auth:
+            args.append("--refuse-auth")
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self._listening(), 10)
 
@@ -121,8 +124,9 @@ class Server:
 
 
 class API:
-    def __init__(self, port):
+    def __init__(self, port, client=None):
         self.base = f"http://127.0.0.1:{port}"
+        self.client = client
         self.token = self.call("POST", "/api/auth/login", {"email": "admin@faults.test", "password": "faults-pass-1"})["data"]["token"]
 
     def call(self, method, path, body=None, raw=None, content_type="application/json"):
@@ -130,6 +134,8 @@ class API:
         headers = {"Content-Type": content_type}
         if getattr(self, "token", None):
             headers["Authorization"] = f"Bearer {self.token}"
+        if getattr(self, "client", None):
+            headers["X-Client-Id"] = self.client
         request = urllib.request.Request(self.base + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -143,12 +149,14 @@ def people_csv(count, domain):
     return ("\n".join(rows) + "\n").encode()
 
 
-def prepare(api, sink_port, domain):
-    """Imports the people, makes a sending profile to the sink and a campaign for everyone; returns (campaign, total)."""
+def prepare(api, sink_port, domain, credentials=None):
+    """Imports the people, makes a sending profile to the sink and a campaign for everyone; returns (campaign, profile)."""
     api.call("POST", "/api/v1/users/import", raw=people_csv(PEOPLE, domain), content_type="text/csv")
-    profile = api.call("POST", "/api/v1/phishing/sending-profiles", {
-        "name": "Sink", "host": "127.0.0.1", "port": sink_port, "security": "none", "envelope_from": "sim@faults.test",
-        "throttle_per_minute": 1000000})["data"]["id"]
+    settings = {"name": "Sink", "host": "127.0.0.1", "port": sink_port, "security": "none", "envelope_from": "sim@faults.test",
+                "throttle_per_minute": 1000000}
+    if credentials:
+        settings.update(username=credentials[0], password=credentials[1])
+    profile = api.call("POST", "/api/v1/phishing/sending-profiles", settings)["data"]["id"]
     template = api.call("GET", "/api/v1/phishing/templates?per_page=1")["data"][0]["id"]
     campaign = api.call("POST", "/api/v1/phishing/campaigns", {
         "name": f"Faults {domain}", "template_ids": [template], "sending_profile_id": profile,
@@ -259,12 +267,15 @@ def scenario_second_process_sqlite():
     server.stop()
 
 
+def fresh_database(database_url, database):
+    """An empty database beside DATABASE_URL's (which holds what the test suite left)."""
+    subprocess.run(["psql", database_url, "-qc", f"DROP DATABASE IF EXISTS {database}"], check=True, capture_output=True)
+    subprocess.run(["psql", database_url, "-qc", f"CREATE DATABASE {database}"], check=True, capture_output=True)
+    return database_url.rsplit("/", 1)[0] + "/" + database
+
+
 def scenario_two_servers_postgres(database_url):
-    admin_url = database_url
-    database = "bulwark_faults"
-    subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database}"], check=True, capture_output=True)
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True, capture_output=True)
-    url = admin_url.rsplit("/", 1)[0] + "/" + database
+    url = fresh_database(database_url, "bulwark_faults")
     work = tempfile.mkdtemp(prefix="bulwark-faults-")
     sink = Sink(work)
     first, second = Server(work, free_port(), url), Server(work, free_port(), url)
@@ -283,12 +294,147 @@ def scenario_two_servers_postgres(database_url):
     sink.stop()
 
 
-scenario_stop(signal.SIGTERM, "sigterm", 0)
-scenario_stop(signal.SIGKILL, "kill-9", CONNECTIONS)
-scenario_cancel()
-scenario_refused_greeting()
-scenario_second_process_sqlite()
+def scenario_refused_auth_beside_working():
+    """One tenant's profile points at a server that refuses AUTH, another tenant's at a working sink."""
+    work = tempfile.mkdtemp(prefix="bulwark-faults-")
+    refusing = Sink(work, refuse_auth=True)
+    good = Sink(work)
+    server = Server(work, free_port())
+    server.start()
+    api = API(server.port)
+    company = api.call("GET", "/api/v3/companies")["data"][0]["id"]
+    other = api.call("POST", f"/api/v3/companies/{company}/clients", {"name": "Other tenant"})["data"]["id"]
+    other_api = API(server.port, client=other)
+    bad_campaign, bad_profile = prepare(api, refusing.port, "badauth.test", credentials=("user", "wrong"))
+    good_campaign, _ = prepare(other_api, good.port, "goodauth.test")
+    launch(api, bad_campaign)
+    started = time.time()
+    total = launch(other_api, good_campaign)
+    wait_for(lambda: len(set(good.recipients())) >= total, 120)
+    elapsed = time.time() - started
+    # Alone, the slow sink takes about total x 0.05 s / 4 connections; allow generous slack for a loaded CI machine.
+    check(f"refused AUTH: the other tenant's campaign completes ({len(set(good.recipients()))} of {total} in {elapsed:.1f} s)",
+          len(set(good.recipients())) == total and elapsed < 60)
+    progress = api.call("GET", f"/api/v1/phishing/campaigns/{bad_campaign}")["data"]["progress"]
+    status = api.call("GET", f"/api/v1/phishing/sending-profiles/{bad_profile}")["data"]
+    check("refused AUTH: the broken tenant's campaign is paused, nobody failed",
+          progress["errors"] == 0 and progress["sent"] == 0 and status["status"] == "paused", f"{progress} {status}")
+    server.stop()
+    refusing.stop()
+    good.stop()
+
+
+def scenario_tracking_burst_kill():
+    """A burst of tracking opens with kill -9 in the middle: every answered event is stored."""
+    work = tempfile.mkdtemp(prefix="bulwark-faults-")
+    sink = Sink(work, delay=0)
+    server = Server(work, free_port())
+    server.start()
+    api = API(server.port)
+    campaign, _ = prepare(api, sink.port, "burst.test")
+    total = launch(api, campaign)
+    wait_for(lambda: len(sink.recipients()) >= total, 120)
+    db = sqlite3.connect(os.path.join(work, "bulwark.sqlite"))
+    tokens = [row[0] for row in db.execute("SELECT token FROM phishing_simulations")]
+    db.close()
+    answered = []
+    lock = threading.Lock()
+
+    def open_all(chunk):
+        for token in chunk:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/phishing/track/open/{token}",
+                                                 headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+                    if response.status == 200:
+                        with lock:
+                            answered.append(token)
+            except Exception:
+                pass
+
+    threads = [threading.Thread(target=open_all, args=(tokens[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(answered) >= len(tokens) // 3, 60, step=0.01)
+    server.stop(signal.SIGKILL)
+    for thread in threads:
+        thread.join()
+    db = sqlite3.connect(os.path.join(work, "bulwark.sqlite"))
+    stored = {row[0] for row in db.execute(
+        "SELECT s.token FROM phishing_events e JOIN phishing_simulations s ON s.id = e.simulation_id WHERE e.kind = 'open'")}
+    db.close()
+    missing = [token for token in answered if token not in stored]
+    check(f"tracking burst + kill -9: every answered open is stored ({len(answered)} answered, {len(stored)} stored, "
+          f"{len(missing)} missing)", not missing and 0 < len(answered) < len(tokens))
+    sink.stop()
+
+
+def scenario_postgres_restart(database_url):
+    """PostgreSQL stopped and started under load: 503 while it is down, recovery without restarting Bulwark."""
+    if subprocess.run(["which", "pg_ctlcluster"], capture_output=True).returncode != 0:
+        return
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout.split()
+    if len(clusters) < 2:
+        return
+    version, cluster = clusters[0], clusters[1]
+    work = tempfile.mkdtemp(prefix="bulwark-faults-")
+    server = Server(work, free_port(), fresh_database(database_url, "bulwark_faults_restart"))
+    server.start()
+    api = API(server.port)
+    codes = collections.Counter()
+    stop_load = threading.Event()
+
+    def load():
+        while not stop_load.is_set():
+            request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/users?per_page=1",
+                                             headers={"Authorization": f"Bearer {api.token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    codes[response.status] += 1
+            except urllib.error.HTTPError as error:
+                codes[error.code] += 1
+                if error.code == 503:
+                    codes["retry-after"] += 1 if error.headers.get("Retry-After") else 0
+            except Exception:
+                codes["no answer"] += 1
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(1)
+    subprocess.run(["pg_ctlcluster", version, cluster, "stop", "-m", "fast"], check=True)
+    time.sleep(4)
+    down = dict(codes)
+    subprocess.run(["pg_ctlcluster", version, cluster, "start"], check=True)
+    recovered = wait_for(lambda: codes[200] > down.get(200, 0) + 5, 60)
+    stop_load.set()
+    thread.join()
+    check(f"PostgreSQL restart: 503 with Retry-After while it is down ({dict(codes)})",
+          down.get(503, 0) > 0 and down.get("retry-after", 0) == down.get(503, 0) and down.get(500, 0) == 0
+          and down.get(401, 0) == 0)
+    check("PostgreSQL restart: answers again without restarting Bulwark", bool(recovered) and server.healthy())
+    server.stop()
+
+
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+
+
+def run(scenario, *args):
+    """Runs a scenario unless `--only NAME` picks another (a part of its function name)."""
+    if ONLY is None or ONLY in scenario.__name__:
+        scenario(*args)
+
+
+run(scenario_stop, signal.SIGTERM, "sigterm", 0)
+run(scenario_stop, signal.SIGKILL, "kill-9", CONNECTIONS)
+run(scenario_cancel)
+run(scenario_refused_greeting)
+run(scenario_second_process_sqlite)
+run(scenario_refused_auth_beside_working)
+run(scenario_tracking_burst_kill)
 if os.environ.get("DATABASE_URL"):
-    scenario_two_servers_postgres(os.environ["DATABASE_URL"])
+    run(scenario_two_servers_postgres, os.environ["DATABASE_URL"])
+    run(scenario_postgres_restart, os.environ["DATABASE_URL"])
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

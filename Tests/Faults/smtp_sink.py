@@ -3,7 +3,8 @@ file, one line per message, flushed before the server answers 250, so the file i
 
     python3 smtp_sink.py PORT LOG_FILE [DELAY_SECONDS] [--refuse]
 
-With --refuse it answers 554 at the greeting and accepts nothing (a server that refuses the connection)."""
+With --refuse it answers 554 at the greeting and accepts nothing (a server that refuses the connection); with
+--refuse-auth it requires AUTH and refuses every credential (535)."""
 import asyncio
 import json
 import sys
@@ -53,8 +54,13 @@ def main():
     if "--refuse" in sys.argv:
         asyncio.run(refuse(port))
         return
+    server_kwargs = {"data_size_limit": 10_000_000}
+    if "--refuse-auth" in sys.argv:
+        from aiosmtpd.smtp import AuthResult
+        server_kwargs.update(auth_required=True, auth_require_tls=False,
+                             authenticator=lambda *args: AuthResult(success=False, handled=False))
     controller = Controller(Recorder(path, delay), hostname="127.0.0.1", port=port, decode_data=False,
-                            server_kwargs={"data_size_limit": 10_000_000})
+                            server_kwargs=server_kwargs)
     controller.start()
     try:
         asyncio.run(asyncio.Event().wait())

@@ -10,6 +10,10 @@ enum DatabaseAvailability {
         case is ConnectionPoolTimeoutError: return true
         case let pool as ConnectionPoolError: return pool == .shutdown
         case let psql as PSQLError:
+            if psql.code == .server, let state = psql.serverInfo?[.sqlState] {
+                // 57P0x: shutting down, starting up, crashed; 08xxx: connection exceptions; 53300: too many connections.
+                return state.hasPrefix("57P") || state.hasPrefix("08") || state == "53300"
+            }
             return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed]
                 .contains(psql.code)
         case let sqlite as SQLiteError: return [.busy, .locked].contains(sqlite.reason)
