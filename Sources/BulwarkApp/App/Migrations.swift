@@ -28,5 +28,7 @@ enum Migrations {
         UpdatePhishingForLeasesAndPauses(),
         UpdateEscalationsAndRemindersForClaims(),
         CreateSimulationCampaignDueIndex(),
+        CreateUserListIndexes(),
+        CreateUserSearchIndex(),
     ] }
 }

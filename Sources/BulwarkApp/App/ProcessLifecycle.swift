@@ -33,6 +33,7 @@ struct ProcessLifecycle: LifecycleHandler {
         await app.jobWorker.stop()
         await app.sendOutcomes.close()
         await app.trackingWriter.close()
+        await app.rateLimitStore.flush()
         app.queueOwnership = nil
     }
 }

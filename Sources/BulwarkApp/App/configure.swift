@@ -28,10 +28,10 @@ func configure(_ app: Application, settings: Settings) async throws {
         let perLoop = max(1, settings.databasePoolSize / loops)
         app.databases.use(try .postgres(url: url, maxConnectionsPerEventLoop: perLoop,
                                         connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .psql)
-        app.rateLimitStore = DatabaseRateLimitStore()
+        app.rateLimitStore = BatchedRateLimitStore()
     case let .sqliteFile(path):
         app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
-        app.rateLimitStore = settings.sharedRateLimits ? DatabaseRateLimitStore() : MemoryRateLimitStore()
+        app.rateLimitStore = settings.sharedRateLimits ? BatchedRateLimitStore() : MemoryRateLimitStore()
     case .sqliteMemory:
         app.databases.use(.sqlite(.memory, connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
         app.rateLimitStore = MemoryRateLimitStore()

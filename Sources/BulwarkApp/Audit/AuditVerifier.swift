@@ -1,4 +1,5 @@
 import Fluent
+import Foundation
 import SQLKit
 
 /// Checks every audit chain: each entry's hash and link, each chain against its authenticated head (so removing the

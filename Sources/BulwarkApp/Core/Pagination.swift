@@ -7,16 +7,32 @@ struct PaginationMeta: Encodable, Sendable {
     let perPage: Int
     let total: Int
     let lastPage: Int
+    /// Present (true) when `total` is not exact: above `ListTotals.exactLimit` rows it is the count of a moment ago.
+    let totalEstimated: Bool?
+    /// Lists with keyset paging: pass it as `cursor` for the page after this one (absent on the last page).
+    var nextCursor: String?
 
     enum CodingKeys: String, CodingKey {
-        case currentPage = "current_page", perPage = "per_page", total, lastPage = "last_page"
+        case currentPage = "current_page", perPage = "per_page", total, lastPage = "last_page", totalEstimated = "total_estimated",
+             nextCursor = "next_cursor"
     }
 
-    init(page: Int, perPage: Int, total: Int) {
+    init(page: Int, perPage: Int, total: Int, estimated: Bool = false) {
         self.currentPage = page
         self.perPage = perPage
         self.total = total
         self.lastPage = max(1, (total + perPage - 1) / perPage)
+        self.totalEstimated = estimated ? true : nil
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(currentPage, forKey: .currentPage)
+        try container.encode(perPage, forKey: .perPage)
+        try container.encode(total, forKey: .total)
+        try container.encode(lastPage, forKey: .lastPage)
+        try container.encodeIfPresent(totalEstimated, forKey: .totalEstimated)
+        try container.encodeIfPresent(nextCursor, forKey: .nextCursor)
     }
 }
 
@@ -53,10 +69,25 @@ struct PageParams: Sendable {
 }
 
 extension QueryBuilder {
-    /// Runs a count and one page of the query; the caller supplies the sort so pages are stable, and maps the models to DTOs.
+    /// Runs a count and one page of the query; the caller supplies the sort so pages are stable, and maps the models to
+    /// DTOs. The count is exact up to `ListTotals.exactLimit` rows and estimated above (see `ListTotals`).
     func pageOfModels(_ params: PageParams) async throws -> (items: [Model], meta: PaginationMeta) {
-        let total = try await self.copy().count()
+        let total = try await ListTotals.total(of: self)
         let items = try await self.copy().range(params.offset..<(params.offset + params.perPage)).all()
-        return (items, PaginationMeta(page: params.page, perPage: params.perPage, total: total))
+        return (items, PaginationMeta(page: params.page, perPage: params.perPage, total: total.count, estimated: total.estimated))
+    }
+
+    /// A page ordered by `keyset`: after `cursor` when given (the page number is then ignored), else at the page's
+    /// offset. The total counts the whole list, not what follows the cursor; `next_cursor` continues it.
+    func pageOfModels(_ params: PageParams, keyset: Keyset<Model>, cursor: [Keyset<Model>.Value]?) async throws
+        -> (items: [Model], meta: PaginationMeta) {
+        let total = try await ListTotals.total(of: self)
+        let page = self.copy()
+        keyset.apply(to: page, after: cursor)
+        let items = try await (cursor == nil ? page.range(params.offset..<(params.offset + params.perPage)) : page.limit(params.perPage)).all()
+        var meta = PaginationMeta(page: cursor == nil ? params.page : 1, perPage: params.perPage, total: total.count,
+                                  estimated: total.estimated)
+        meta.nextCursor = keyset.nextCursor(after: items, perPage: params.perPage)
+        return (items, meta)
     }
 }

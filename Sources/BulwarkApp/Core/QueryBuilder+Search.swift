@@ -6,16 +6,23 @@ extension QueryBuilder {
     /// Case-insensitive substring match on any of `columns`, the same on SQLite and PostgreSQL.
     @discardableResult
     func search(_ term: String, in columns: [String]) -> Self {
-        let escaped = term.lowercased()
-            .replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_")
-        let pattern = "%\(escaped)%"
+        let pattern = Self.likePattern(term)
         return group(.or) { group in
             for column in columns {
                 group.filter(.sql(embed: "LOWER(\(ident: Model.schema).\(ident: column)) LIKE \(bind: pattern) ESCAPE '\\'"))
             }
         }
+    }
+}
+
+extension QueryBuilder {
+    /// `%term%`, lowercased, with LIKE's wildcards escaped (use with `ESCAPE '\\'`).
+    static func likePattern(_ term: String) -> String {
+        let escaped = term.lowercased()
+            .replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        return "%\(escaped)%"
     }
 }
 

@@ -21,9 +21,16 @@ struct RateLimitDecision: Sendable {
 /// Where fixed-window counters live.
 protocol RateLimitStore: Sendable {
     func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision
+    /// Writes whatever is counted but not yet stored (at shutdown).
+    func flush() async
 }
 
-/// Counters in the database: every Bulwark process sharing a PostgreSQL database shares them.
+extension RateLimitStore {
+    func flush() async {}
+}
+
+/// Counters in the database, one write per request (kept as the exact reference; servers use
+/// `BatchedRateLimitStore`).
 struct DatabaseRateLimitStore: RateLimitStore {
     func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)

@@ -21,17 +21,42 @@ struct UserService: Sendable {
         var sort: SortOrder?
     }
 
-    func list(in client: Client, filters: ListFilters, page: PageParams) async throws -> PageResult<UserResponse> {
+    /// The keyset of a list order: the sort column (non-null ones only) then the id, in the sort's direction.
+    static func keyset(for sort: SortOrder?) -> Keyset<User>? {
+        let id: (name: String, value: @Sendable (User) -> Keyset<User>.Value) = ("id", { .id($0.id!) })
+        guard let sort else {
+            return Keyset(columns: [("last_name", { .text($0.lastName) }), ("first_name", { .text($0.firstName) }), id],
+                          descending: false)
+        }
+        let value: (@Sendable (User) -> Keyset<User>.Value)?
+        switch sort.column {
+        case "first_name": value = { .text($0.firstName) }
+        case "last_name": value = { .text($0.lastName) }
+        case "email": value = { .text($0.email) }
+        case "status": value = { .text($0.status) }
+        case "created_at": value = { .time(($0.createdAt ?? .distantPast).timeIntervalSinceReferenceDate) }
+        default: value = nil
+        }
+        return value.map { Keyset(columns: [(sort.column, $0), id], descending: sort.descending) }
+    }
+
+    func list(in client: Client, filters: ListFilters, page: PageParams, cursor: [Keyset<User>.Value]? = nil) async throws
+        -> PageResult<UserResponse> {
         let query = scope.users(of: client)
-        if let search = filters.search { query.search(search, in: ["first_name", "last_name", "email"]) }
+        if let search = filters.search { try await UserSearch.apply(search, to: query, on: scope.db) }
         if let role = filters.role.flatMap(Role.init(rawValue:)) { query.filter(\.$role == role) }
         if let status = filters.status { query.filter(\.$status == status) }
         if let department = filters.department { query.filter(\.$department == department) }
         if let managerID = filters.managerID { query.filter(\.$manager.$id == managerID) }
+        if let keyset = Self.keyset(for: filters.sort) {
+            let (items, meta) = try await query.pageOfModels(page, keyset: keyset, cursor: cursor)
+            return PageResult(items: items.map(UserResponse.init), meta: meta)
+        }
+        if cursor != nil {
+            throw APIError.validation(["cursor": ["Paging by cursor needs a sort on a column every person has a value for."]])
+        }
         if let sort = filters.sort {
             query.sort(.sql(unsafeRaw: "\"\(User.schema)\".\"\(sort.column)\""), sort.descending ? .descending : .ascending)
-        } else {
-            query.sort(\.$lastName).sort(\.$firstName)
         }
         query.sort(\.$id)
         let (items, meta) = try await query.pageOfModels(page)

@@ -26,8 +26,13 @@ struct UsersV1Controller: RouteCollection {
             managerID: errors.uuid(req.query["manager_id"], field: "manager_id"),
             sort: SortOrder(req.query["sort"], allowed: UserService.sortable, errors: &errors))
         try errors.throwIfAny(from: .query)
+        let keyset = UserService.keyset(for: filters.sort)
+        if keyset == nil, !(req.query[String.self, at: "cursor"] ?? "").isEmpty {
+            throw APIError.validation(["cursor": ["Paging by cursor needs a sort on a column every person has a value for."]])
+        }
+        let cursor = try keyset?.cursor(from: req)
         let client = try await scope.actingClient()
-        return try req.envelope(page: try await req.userService().list(in: client, filters: filters, page: page))
+        return try req.envelope(page: try await req.userService().list(in: client, filters: filters, page: page, cursor: cursor))
     }
 
     @Sendable func create(req: Request) async throws -> Response {

@@ -30,7 +30,9 @@ struct UsersV4Controller: RouteCollection {
         let query = scope.reachableUsers().with(\.$company)
         if let role { query.filter(\.$role == role) }
         if let companyID { query.filter(\.$company.$id == companyID) }
-        let (users, meta) = try await query.sort(\.$createdAt).sort(\.$id).pageOfModels(page)
+        let keyset = Keyset<User>(columns: [("created_at", { .time(($0.createdAt ?? .distantPast).timeIntervalSinceReferenceDate) }),
+                                            ("id", { .id($0.id!) })], descending: false)
+        let (users, meta) = try await query.pageOfModels(page, keyset: keyset, cursor: try keyset.cursor(from: req))
         let items = users.map { user in
             UserV4(id: user.id!, name: user.fullName, email: user.email,
                    role: RoleRef(name: user.role.rawValue, displayName: user.role.displayName),

@@ -70,14 +70,14 @@ struct Scope: Sendable {
     /// Every user the caller may see (the v4 reach): all for a super admin, the company for MSP staff,
     /// the own client for client-bound roles.
     func reachableUsers() -> QueryBuilder<User> {
-        let query = User.query(on: db).filter(\.$status != UserErasure.status)
+        let query = User.query(on: db).filter(.sql(unsafeRaw: "users.\(User.notDeleted)"))
         if let confined = principal.confinedClientID { return query.filter(\.$client.$id == confined) }
         return isSuperAdmin ? query : query.filter(\.$company.$id == principal.companyID)
     }
 
     /// Users of one client (the /api/v1 reach). Deleted people (tombstones) are never part of it.
     func users(of client: Client) -> QueryBuilder<User> {
-        User.query(on: db).filter(\.$client.$id == client.id!).filter(\.$status != UserErasure.status)
+        User.query(on: db).filter(\.$client.$id == client.id!).filter(.sql(unsafeRaw: "users.\(User.notDeleted)"))
     }
 
     func user(_ rawID: String?, of client: Client) async throws -> User {

@@ -1,0 +1,66 @@
+import FluentKit
+import Foundation
+import SQLKit
+import Vapor
+
+/// Keyset paging: `cursor` (from the previous page's `next_cursor`) continues a list after the last row it returned,
+/// by the values of the list's sort columns, instead of skipping `offset` rows. Rows inserted or deleted meanwhile
+/// never make a row appear twice or be skipped, and a deep page costs what the first one does. The sort columns must
+/// be non-null and end with the id; all run in one direction.
+struct Keyset<Model: FluentKit.Model>: Sendable {
+    enum Value: Codable, Sendable, Equatable {
+        case text(String)
+        /// Seconds since Foundation's reference date (kept for reading; the query compares the stored value).
+        case time(Double)
+        case id(UUID)
+
+        var bind: any Encodable & Sendable {
+            switch self {
+            case let .text(text): text
+            case let .time(seconds): Date(timeIntervalSinceReferenceDate: seconds)
+            case let .id(id): id
+            }
+        }
+    }
+
+    /// Column name and how to read it from a model.
+    let columns: [(name: String, value: @Sendable (Model) -> Value)]
+    let descending: Bool
+
+    /// Orders the query by the key, and continues after `cursor` when there is one.
+    func apply(to query: QueryBuilder<Model>, after cursor: [Value]?) {
+        for column in columns {
+            query.sort(.sql(embed: "\(ident: Model.schema).\(ident: column.name)"), descending ? .descending : .ascending)
+        }
+        guard let cursor else { return }
+        let names = SQLList(columns.map { SQLColumn(SQLIdentifier($0.name), table: SQLIdentifier(Model.schema)) })
+        // A time is read back from the row itself (by its id, the last value): a stored timestamp does not survive a
+        // trip through `Date` bit for bit, and a value off by one unit would repeat or skip that row.
+        let lastID = cursor.last.map { SQLBind($0.bind) }
+        let values = SQLList(zip(columns, cursor).map { column, value -> any SQLExpression in
+            guard case .time = value, let lastID else { return SQLBind(value.bind) }
+            return SQLGroupExpression(SQLQueryString("SELECT \(ident: column.name) FROM \(ident: Model.schema) WHERE id = \(lastID)"))
+        })
+        query.filter(.sql(embed: "(\(names)) \(unsafeRaw: descending ? "<" : ">") (\(values))"))
+    }
+
+    /// The cursor that continues after `last`, for a page that was full (else there is nothing after it).
+    func nextCursor(after items: [Model], perPage: Int) -> String? {
+        guard items.count == perPage, let last = items.last else { return nil }
+        let data = (try? JSONEncoder().encode(columns.map { $0.value(last) })) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Reads `cursor` from the query string: nil when absent, 400 naming the field when it is not one of ours.
+    func cursor(from request: Request) throws -> [Value]? {
+        guard let text = request.query[String.self, at: "cursor"], !text.isEmpty else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard text.count <= 2048, let data = Data(base64Encoded: base64),
+              let values = try? JSONDecoder().decode([Value].self, from: data), values.count == columns.count else {
+            throw APIError.validation(["cursor": ["The cursor is not valid; use next_cursor from the previous page."]])
+        }
+        return values
+    }
+}

@@ -1,0 +1,85 @@
+import FluentKit
+import Foundation
+import FluentSQL
+import NIOConcurrencyHelpers
+import SQLKit
+
+/// List totals that stay cheap at a million rows. Counting a whole client on every page costs tens of milliseconds at
+/// that size, so a list first counts at most `exactLimit + 1` rows (an index walk that stops early): up to the limit the
+/// total is exact. Above it, the total is the exact count of the same query taken at most `maxAge` seconds ago, refreshed
+/// in the background when it gets older, and the envelope says `"total_estimated": true`. The first time a query goes
+/// over the limit it is counted in full once.
+enum ListTotals {
+    static let exactLimit = 10_000
+    static let maxAge: TimeInterval = 30
+
+    struct Total: Sendable {
+        let count: Int
+        let estimated: Bool
+    }
+
+    private struct Entry {
+        var count: Int
+        var countedAt: Date
+        var refreshing: Bool
+    }
+
+    /// Keyed by the query's description (its table, joins, filters and values); bounded.
+    private static let cache = NIOLockedValueBox<[String: Entry]>([:])
+    private static let maxEntries = 10_000
+
+    static func total<Model: FluentKit.Model>(of builder: QueryBuilder<Model>, exactLimit: Int = ListTotals.exactLimit)
+        async throws -> Total {
+        var countQuery = builder.copy().query
+        countQuery.fields = [.path([.id], schema: Model.schemaOrAlias)]
+        countQuery.sorts = []
+        countQuery.offsets = []
+        countQuery.limits = []
+        let database = builder.database
+        guard let sql = database as? any SQLDatabase else {
+            return Total(count: try await builder.copy().count(), estimated: false)
+        }
+        var bounded = countQuery
+        bounded.limits = [.count(exactLimit + 1)]
+        let boundedCount = try await count(bounded, on: sql)
+        guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }
+
+        let key = "\(countQuery)"
+        let now = Date()
+        let (cached, refresh) = cache.withLockedValue { entries -> (Entry?, Bool) in
+            guard var entry = entries[key] else { return (nil, false) }
+            guard now.timeIntervalSince(entry.countedAt) > maxAge, !entry.refreshing else { return (entry, false) }
+            entry.refreshing = true
+            entries[key] = entry
+            return (entry, true)
+        }
+        if refresh {
+            // The query value is only read by this task from here on.
+            nonisolated(unsafe) let refreshQuery = countQuery
+            Task {
+                let fresh = try? await count(refreshQuery, on: sql)
+                cache.withLockedValue { entries in
+                    if let fresh { entries[key] = Entry(count: fresh, countedAt: Date(), refreshing: false) }
+                    else { entries[key]?.refreshing = false }
+                }
+            }
+        }
+        if let cached { return Total(count: max(cached.count, boundedCount), estimated: true) }
+        let exact = try await count(countQuery, on: sql)
+        cache.withLockedValue { entries in
+            if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(count: exact, countedAt: Date(), refreshing: false)
+        }
+        return Total(count: exact, estimated: false)
+    }
+
+    private static func count(_ query: DatabaseQuery, on sql: any SQLDatabase) async throws -> Int {
+        let inner = SQLQueryConverter(delegate: CountConverterDelegate()).convert(query)
+        return try await sql.raw("SELECT COUNT(*) AS n FROM (\(inner)) AS counted").first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Counting selects no custom types or nested fields; the defaults serve.
+    private struct CountConverterDelegate: SQLConverterDelegate {
+        func customDataType(_ dataType: DatabaseSchema.DataType) -> (any SQLExpression)? { nil }
+    }
+}

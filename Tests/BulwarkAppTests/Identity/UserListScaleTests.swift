@@ -1,0 +1,119 @@
+@testable import BulwarkApp
+import Fluent
+import Foundation
+import SQLKit
+import Testing
+import Vapor
+import VaporTesting
+
+/// Issue 9: people lists that stay correct and cheap at a million: keyset paging, indexed search, bounded totals.
+@Suite struct UserListScaleTests {
+    /// Walks every page by `next_cursor`, running `between` after each page; returns the emails in the order seen.
+    private func walk(_ app: Application, _ path: String, token: String, field: String,
+                      between: (Int) async throws -> Void = { _ in }) async throws -> [String] {
+        var seen: [String] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let separator = path.contains("?") ? "&" : "?"
+            let url = path + separator + "per_page=7" + (cursor.map { "&cursor=\($0)" } ?? "")
+            let response = try await app.send(.GET, url, token: token)
+            #expect(response.status == .ok, "body: \(response.body.string)")
+            let json = JSON(response)
+            seen += json["data"].array.compactMap { $0[field].string }
+            cursor = json["pagination"]["next_cursor"].string
+            pages += 1
+            try await between(pages)
+        } while cursor != nil && pages < 100
+        return seen
+    }
+
+    @Test func pagingByCursorNeitherSkipsNorRepeatsWhilePeopleAreAdded() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            var original: Set<String> = [tenant.admin.email]
+            for index in 0..<40 {
+                let user = try await Factory.user(app, in: tenant, email: "p\(index)@acme.test", lastName: "Name\(index % 9)")
+                original.insert(user.email)
+            }
+            var added = 0
+            let seen = try await walk(app, "/api/v1/users", token: tenant.token, field: "email") { _ in
+                // People who sort before and after the current page arrive while the list is walked.
+                for name in ["Aaron", "Zed"] {
+                    try await Factory.user(app, in: tenant, email: "new\(added)@acme.test", lastName: name)
+                    added += 1
+                }
+            }
+            #expect(seen.count == Set(seen).count, "no one twice")
+            #expect(original.isSubset(of: Set(seen)), "everyone who was there from the start is seen")
+            // The same in /api/v4/users, ordered by creation.
+            let v4 = try await walk(app, "/api/v4/users", token: tenant.token, field: "email") { _ in
+                try await Factory.user(app, in: tenant, email: "late\(added)@acme.test")
+                added += 1
+            }
+            #expect(v4.count == Set(v4).count)
+            #expect(original.isSubset(of: Set(v4)))
+            // A cursor that is not ours is a 400 naming the field.
+            let bad = try await app.send(.GET, "/api/v1/users?cursor=not-a-cursor", token: tenant.token)
+            expectError(bad, .badRequest, "VALIDATION_ERROR")
+            #expect(JSON(bad)["error"]["details"].keys == ["cursor"])
+            expectError(try await app.send(.GET, "/api/v1/users?sort=department&cursor=abc", token: tenant.token),
+                        .badRequest, "VALIDATION_ERROR")
+            // Another tenant's walk sees none of these people.
+            let outsider = try await Factory.tenant(app, name: "Outsider")
+            let theirs = try await walk(app, "/api/v1/users", token: outsider.token, field: "email")
+            #expect(theirs == [outsider.admin.email])
+        }
+    }
+
+    @Test func searchFindsByNameOrEmailThroughTheIndexAndFollowsChanges() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let ada = try await Factory.user(app, in: tenant, email: "ada.l@acme.test", firstName: "Ada", lastName: "Lovelace")
+            try await Factory.user(app, in: tenant, email: "grace@acme.test", firstName: "Grace", lastName: "Hopper")
+            try await Factory.user(app, in: tenant, email: "odd%_\"name@acme.test", firstName: "Per%cent", lastName: "Quote\"d")
+            func emails(_ term: String) async throws -> [String] {
+                let query = term.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? term
+                let response = try await app.send(.GET, "/api/v1/users?search=\(query)", token: tenant.token)
+                #expect(response.status == .ok)
+                return JSON(response)["data"].array.compactMap { $0["email"].string }
+            }
+            #expect(try await emails("lovelace") == ["ada.l@acme.test"], "last name, any case")
+            #expect(try await emails("GRACE@") == ["grace@acme.test"], "email")
+            #expect(try await emails("ve") == ["ada.l@acme.test"], "a short term still works")
+            #expect(try await emails("r%c") == ["odd%_\"name@acme.test"], "wildcards are literal")
+            #expect(try await emails("te\"d") == ["odd%_\"name@acme.test"], "quotes are literal")
+            #expect(try await emails("nobody-like-this").isEmpty)
+            // A renamed person is found by the new name only; a deleted one not at all.
+            _ = try await app.send(.PUT, "/api/v1/users/\(ada.id!.wire)", token: tenant.token, json: ["last_name": "Byron"])
+            #expect(try await emails("lovelace").isEmpty)
+            #expect(try await emails("byron") == ["ada.l@acme.test"])
+            #expect(try await app.send(.DELETE, "/api/v1/users/\(ada.id!.wire)", token: tenant.token).status == .ok)
+            #expect(try await emails("byron").isEmpty)
+            // Another tenant's search never reaches these people.
+            let outsider = try await Factory.tenant(app, name: "Outsider")
+            let theirs = try await app.send(.GET, "/api/v1/users?search=hopper", token: outsider.token)
+            #expect(JSON(theirs)["data"].array.isEmpty)
+        }
+    }
+
+    @Test func totalsAreExactUpToTheLimitAndCountedOnceAbove() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for _ in 0..<12 { try await Factory.user(app, in: tenant) }
+            let query = User.query(on: app.db).filter(\.$client.$id == tenant.client.id!)
+            let exact = try await ListTotals.total(of: query, exactLimit: 20)
+            #expect(exact.count == 13 && !exact.estimated)
+            // Above the limit: counted in full the first time, then served from that count (marked as an estimate)
+            // while it is fresh, even as people are added.
+            let first = try await ListTotals.total(of: query, exactLimit: 5)
+            #expect(first.count == 13 && !first.estimated)
+            try await Factory.user(app, in: tenant)
+            let second = try await ListTotals.total(of: query, exactLimit: 5)
+            #expect(second.count == 13 && second.estimated)
+            let response = JSON(try await app.send(.GET, "/api/v1/users?per_page=5", token: tenant.token))
+            #expect(response["pagination"]["total"].int == 14)
+            #expect(response["pagination"]["total_estimated"].exists == false, "exact below the server's limit")
+        }
+    }
+}
