@@ -4,40 +4,76 @@ import Foundation
 enum CSV {
     /// Parses quoted fields, doubled quotes, and CRLF or LF line ends. Blank lines are skipped.
     static func parse(_ text: String) -> [[String]] {
-        var rows: [[String]] = []
-        var row: [String] = []
-        var field = ""
-        var inQuotes = false
-        var iterator = Array(text.unicodeScalars).makeIterator()
-        var pending: Unicode.Scalar? = iterator.next()
-        func finishRow() {
-            row.append(field)
-            field = ""
+        var parser = Parser()
+        return parser.feed(text.utf8) + parser.finish()
+    }
+
+    /// Reads CSV a piece at a time (a request body as it arrives), returning the rows each piece completes. Works on
+    /// UTF-8 bytes: the characters that structure CSV are ASCII, so a multi-byte character split between pieces is
+    /// simply joined again inside its field.
+    struct Parser {
+        private var row: [String] = []
+        private var field: [UInt8] = []
+        private var inQuotes = false
+        /// A quote seen inside a quoted field: a doubled quote or the field's end, decided by the next byte.
+        private var quotePending = false
+        private var carriageReturn = false
+        private var started = false
+
+        mutating func feed(_ bytes: some Sequence<UInt8>) -> [[String]] {
+            var rows: [[String]] = []
+            for byte in bytes { consume(byte, into: &rows) }
+            return rows
+        }
+
+        mutating func finish() -> [[String]] {
+            var rows: [[String]] = []
+            if quotePending { quotePending = false; inQuotes = false }
+            if !field.isEmpty || !row.isEmpty { finishRow(into: &rows) }
+            return rows
+        }
+
+        private mutating func consume(_ byte: UInt8, into rows: inout [[String]]) {
+            if !started {
+                started = true
+                // A UTF-8 byte-order mark opens some spreadsheet exports.
+                if byte == 0xEF { field.append(byte); return }
+            }
+            if field == [0xEF] || field == [0xEF, 0xBB] {
+                if (field.count == 1 && byte == 0xBB) || (field.count == 2 && byte == 0xBF) {
+                    field.append(byte)
+                    if field.count == 3 { field.removeAll() }
+                    return
+                }
+            }
+            if carriageReturn {
+                carriageReturn = false
+                if byte == 0x0A { return }
+            }
+            if quotePending {
+                quotePending = false
+                if byte == 0x22 { field.append(0x22); return }
+                inQuotes = false
+            }
+            if inQuotes {
+                if byte == 0x22 { quotePending = true } else { field.append(byte) }
+                return
+            }
+            switch byte {
+            case 0x22: inQuotes = true
+            case 0x2C: row.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true)
+            case 0x0D: carriageReturn = true; finishRow(into: &rows)
+            case 0x0A: finishRow(into: &rows)
+            default: field.append(byte)
+            }
+        }
+
+        private mutating func finishRow(into rows: inout [[String]]) {
+            row.append(String(decoding: field, as: UTF8.self))
+            field.removeAll(keepingCapacity: true)
             if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
             row = []
         }
-        while let scalar = pending {
-            pending = iterator.next()
-            if inQuotes {
-                if scalar == "\"" {
-                    if pending == "\"" { field.unicodeScalars.append("\""); pending = iterator.next() }
-                    else { inQuotes = false }
-                } else {
-                    field.unicodeScalars.append(scalar)
-                }
-                continue
-            }
-            switch scalar {
-            case "\"": inQuotes = true
-            case ",": row.append(field); field = ""
-            case "\r": if pending == "\n" { pending = iterator.next() }; finishRow()
-            case "\n": finishRow()
-            case "\u{FEFF}" where row.isEmpty && field.isEmpty && rows.isEmpty: break
-            default: field.unicodeScalars.append(scalar)
-            }
-        }
-        if !field.isEmpty || !row.isEmpty { finishRow() }
-        return rows
     }
 
     /// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with a quote.

@@ -25,7 +25,9 @@ struct AuthV3Controller: RouteCollection {
 
     @Sendable func user(req: Request) async throws -> Response {
         let principal = try req.principal()
-        guard let company = try await Company.find(principal.companyID, on: req.db) else { throw APIError.notFound("Company") }
+        guard let company = try await req.application.recordCache.find(Company.self, principal.companyID, on: req.db) else {
+            throw APIError.notFound("Company")
+        }
         let currentClient = principal.boundClientID ?? principal.user.$currentClient.id ?? principal.user.$client.id
         return try req.envelope(AuthUser(
             id: principal.userID, name: principal.user.fullName, email: principal.user.email,

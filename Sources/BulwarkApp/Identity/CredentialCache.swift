@@ -65,42 +65,53 @@ final class CredentialCache: Sendable {
     }
 }
 
-/// Empties the credential cache whenever a person, a session or an API key row is changed or deleted through Fluent.
-/// (Changes made with query-builder or raw updates call `invalidateAll()` themselves.)
-struct CredentialCacheInvalidation<Model: FluentKit.Model>: AsyncModelMiddleware {
-    let cache: CredentialCache
+/// Calls `onChange` after a row of `Model` is changed or deleted through Fluent (the caches' invalidation hook).
+/// Changes made with query-builder or raw updates must invalidate by themselves.
+struct InvalidateOnChange<Model: FluentKit.Model>: AsyncModelMiddleware {
+    let onChange: @Sendable () -> Void
 
     func update(model: Model, on db: any Database, next: any AnyAsyncModelResponder) async throws {
         try await next.update(model, on: db)
-        cache.invalidateAll()
+        onChange()
     }
 
     func delete(model: Model, force: Bool, on db: any Database, next: any AnyAsyncModelResponder) async throws {
         try await next.delete(model, force: force, on: db)
-        cache.invalidateAll()
+        onChange()
     }
 
     func softDelete(model: Model, on db: any Database, next: any AnyAsyncModelResponder) async throws {
         try await next.softDelete(model, on: db)
-        cache.invalidateAll()
+        onChange()
     }
 }
 
 extension Application {
     private struct CredentialCacheKey: StorageKey { typealias Value = CredentialCache }
+    private struct RecordCacheKey: StorageKey { typealias Value = RecordCache }
+
+    /// Clients and companies by id, for the lookups nearly every request makes (see `RecordCache`).
+    var recordCache: RecordCache {
+        get { storage[RecordCacheKey.self]! }
+        set { storage[RecordCacheKey.self] = newValue }
+    }
 
     var credentialCache: CredentialCache {
         get { storage[CredentialCacheKey.self]! }
         set { storage[CredentialCacheKey.self] = newValue }
     }
 
-    /// Sets up the cache and the hooks that empty it.
+    /// Sets up the caches and the hooks that empty them.
     func useCredentialCache() {
         let cache = CredentialCache()
         credentialCache = cache
-        databases.middleware.use(CredentialCacheInvalidation<User>(cache: cache))
-        databases.middleware.use(CredentialCacheInvalidation<AuthSession>(cache: cache))
-        databases.middleware.use(CredentialCacheInvalidation<APIKey>(cache: cache))
+        databases.middleware.use(InvalidateOnChange<User> { cache.invalidateAll() })
+        databases.middleware.use(InvalidateOnChange<AuthSession> { cache.invalidateAll() })
+        databases.middleware.use(InvalidateOnChange<APIKey> { cache.invalidateAll() })
+        let records = RecordCache()
+        recordCache = records
+        databases.middleware.use(InvalidateOnChange<Client> { records.invalidateAll() })
+        databases.middleware.use(InvalidateOnChange<Company> { records.invalidateAll() })
     }
 }
 

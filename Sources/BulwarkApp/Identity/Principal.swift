@@ -89,6 +89,7 @@ extension Request {
 
     /// The tenant scope of the caller: the one place queries are confined to what the caller may see.
     func scope() throws -> Scope {
-        Scope(principal: try principal(), db: db, requestedClientID: headers.first(name: "X-Client-Id"))
+        Scope(principal: try principal(), db: db, requestedClientID: headers.first(name: "X-Client-Id"),
+              records: application.recordCache)
     }
 }

@@ -1,11 +1,23 @@
 import Fluent
+import SQLKit
 import Vapor
 
 /// CSV import of users (first_name,last_name,email,position,department,manager_email). Valid rows are imported,
 /// every invalid row is reported with its line number and reasons.
+///
+/// The file is read as it arrives and written in batches of `batchSize` rows, each batch in its own short transaction
+/// (other writers wait milliseconds, not the whole import), with one multi-row insert whose email conflicts are
+/// skipped by the database (so a person imported twice at once is refused, not duplicated). Memory stays flat: a batch,
+/// a hash per imported email (to tell "twice in the file" from "already taken"), the manager links of the rows that
+/// name one, and at most `maxReportedErrors` row errors (the count of failures is always exact). Managers are linked
+/// once every row is in, so a manager may appear anywhere in the file (cycles included); a row whose manager exists
+/// neither in the client nor in the file is taken back out and reported, as before.
 struct UserImportService: Sendable {
     static let columns = ["first_name", "last_name", "email", "position", "department", "manager_email"]
-    static let maxRows = 50_000
+    static let batchSize = 2_000
+    /// A file longer than this is refused at that row (the rows before it are in).
+    static let maxRows = 2_000_000
+    static let maxReportedErrors = 1_000
 
     struct RowError: Encodable, Sendable {
         let row: Int
@@ -18,6 +30,8 @@ struct UserImportService: Sendable {
         let imported: Int
         let failed: Int
         let errors: [RowError]
+        /// Present when more rows failed than `errors` lists.
+        var errorsTruncated: Bool? = nil
     }
 
     let scope: Scope
@@ -25,108 +39,203 @@ struct UserImportService: Sendable {
     let now: Date
 
     func importCSV(_ text: String, into client: Client) async throws -> Report {
-        var rows = CSV.parse(text)
-        guard !rows.isEmpty else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
-        let header = rows.removeFirst().map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        let missing = ["first_name", "last_name", "email"].filter { !header.contains($0) }
-        guard missing.isEmpty else {
-            throw APIError.validation(["file": ["The header row must name the columns \(Self.columns.joined(separator: ",")); missing: \(missing.joined(separator: ", "))."]])
+        var run = ImportRun(service: self, client: client)
+        for row in CSV.parse(text) { try await run.take(row) }
+        return try await run.finish()
+    }
+
+    /// Imports CSV read piece by piece (a request body as it arrives) from `next`, which returns nil at the end.
+    func importCSV(reading next: () async throws -> ByteBuffer?, into client: Client) async throws -> Report {
+        var run = ImportRun(service: self, client: client)
+        var parser = CSV.Parser()
+        while let piece = try await next() {
+            for row in parser.feed(piece.readableBytesView) { try await run.take(row) }
         }
-        guard rows.count <= Self.maxRows else {
-            throw APIError.validation(["file": ["At most \(Self.maxRows) rows can be imported at once."]])
+        for row in parser.finish() { try await run.take(row) }
+        return try await run.finish()
+    }
+
+    fileprivate struct Candidate {
+        let line: Int
+        let id: UUID
+        let first: String, last: String, email: String
+        let position: String?, department: String?
+        let managerEmail: String?
+    }
+
+    /// The state of one import while its rows stream past.
+    private struct ImportRun {
+        let service: UserImportService
+        let client: Client
+        var header: [String]?
+        var line = 1
+        var batch: [(line: Int, row: [String])] = []
+        var imported = 0
+        var failed = 0
+        var errors: [RowError] = []
+        var importedHashes = Set<Int>()
+        var managerLinks: [(line: Int, userID: UUID, email: String, managerEmail: String)] = []
+
+        init(service: UserImportService, client: Client) {
+            self.service = service
+            self.client = client
         }
+
+        var db: any Database { service.scope.db }
+
+        mutating func take(_ row: [String]) async throws {
+            guard header != nil else {
+                let names = row.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let missing = ["first_name", "last_name", "email"].filter { !names.contains($0) }
+                guard missing.isEmpty else {
+                    throw APIError.validation(["file": ["The header row must name the columns \(UserImportService.columns.joined(separator: ",")); missing: \(missing.joined(separator: ", "))."]])
+                }
+                header = names
+                return
+            }
+            line += 1
+            guard line - 1 <= UserImportService.maxRows else {
+                throw APIError.validation(["file": ["At most \(UserImportService.maxRows) rows can be imported at once; the rows before row \(line) were imported."]])
+            }
+            batch.append((line, row))
+            if batch.count >= UserImportService.batchSize { try await flush() }
+        }
+
+        /// Keeps the first `maxReportedErrors` failed rows by row number, whenever each was found.
+        mutating func reject(_ line: Int, _ email: String?, _ details: [String: [String]]) {
+            failed += 1
+            errors.append(RowError(row: line, email: email, errors: details))
+            if errors.count >= 2 * UserImportService.maxReportedErrors { trimErrors() }
+        }
+
+        mutating func trimErrors() {
+            errors.sort { $0.row < $1.row }
+            if errors.count > UserImportService.maxReportedErrors { errors.removeLast(errors.count - UserImportService.maxReportedErrors) }
+        }
+
         func value(_ row: [String], _ column: String) -> String? {
-            guard let index = header.firstIndex(of: column), index < row.count else { return nil }
+            guard let index = header?.firstIndex(of: column), index < row.count else { return nil }
             return row[index]
         }
 
-        let existingEmails = Set(try await User.query(on: scope.db).field(\.$email).all().map(\.email))
-        let clientUsers = try await scope.users(of: client).field(\.$id).field(\.$email).all()
-        var managerIDs = Dictionary(uniqueKeysWithValues: clientUsers.map { ($0.email, $0.id!) })
-
-        struct Candidate { let line: Int; let user: User; let managerEmail: String? }
-        var candidates: [Candidate] = []
-        var rowErrors: [RowError] = []
-        var seen = Set<String>()
-        for (index, row) in rows.enumerated() {
-            let line = index + 2
-            var errors = FieldErrors()
-            let first = errors.required(value(row, "first_name"), field: "first_name", maxLength: 100)
-            let last = errors.required(value(row, "last_name"), field: "last_name", maxLength: 100)
-            let email = errors.email(value(row, "email"))
-            let position = errors.optional(value(row, "position"), field: "position")
-            let department = errors.optional(value(row, "department"), field: "department")
-            let managerEmail = errors.email(value(row, "manager_email"), field: "manager_email", required: false)
-            if let email {
-                if existingEmails.contains(email) { errors.add("email", "The email has already been taken.") }
-                else if seen.contains(email) { errors.add("email", "The email appears more than once in the file.") }
-            }
-            if let email, email == managerEmail { errors.add("manager_email", "A user cannot be their own manager.") }
-            guard errors.isEmpty, let first, let last, let email else {
-                rowErrors.append(RowError(row: line, email: email ?? value(row, "email"), errors: errors.details))
-                continue
-            }
-            seen.insert(email)
-            let user = User(companyID: client.$company.id, clientID: client.id!, firstName: first, lastName: last, email: email)
-            user.id = UUID()
-            user.position = position
-            user.department = department
-            candidates.append(Candidate(line: line, user: user, managerEmail: managerEmail))
-        }
-        for candidate in candidates { managerIDs[candidate.user.email] = candidate.user.id }
-
-        // A manager must already exist in this client or be a valid row of the same file.
-        var accepted: [User] = []
-        for candidate in candidates {
-            if let managerEmail = candidate.managerEmail {
-                guard let managerID = managerIDs[managerEmail] else {
-                    rowErrors.append(RowError(row: candidate.line, email: candidate.user.email,
-                                              errors: ["manager_email": ["No user with this email in the organisation or the file."]]))
+        /// Validates and writes the rows gathered so far.
+        mutating func flush() async throws {
+            guard !batch.isEmpty else { return }
+            var candidates: [Candidate] = []
+            var inBatch = Set<String>()
+            for (line, row) in batch {
+                var errors = FieldErrors()
+                let first = errors.required(value(row, "first_name"), field: "first_name", maxLength: 100)
+                let last = errors.required(value(row, "last_name"), field: "last_name", maxLength: 100)
+                let email = errors.email(value(row, "email"))
+                let position = errors.optional(value(row, "position"), field: "position")
+                let department = errors.optional(value(row, "department"), field: "department")
+                let managerEmail = errors.email(value(row, "manager_email"), field: "manager_email", required: false)
+                if let email, importedHashes.contains(email.hashValue) || inBatch.contains(email) {
+                    errors.add("email", "The email appears more than once in the file.")
+                }
+                if let email, email == managerEmail { errors.add("manager_email", "A user cannot be their own manager.") }
+                guard errors.isEmpty, let first, let last, let email else {
+                    reject(line, email ?? value(row, "email"), errors.details)
                     continue
                 }
-                candidate.user.$manager.id = managerID
+                inBatch.insert(email)
+                candidates.append(Candidate(line: line, id: UUID(), first: first, last: last, email: email, position: position,
+                                            department: department, managerEmail: managerEmail))
             }
-            accepted.append(candidate.user)
+            batch.removeAll(keepingCapacity: true)
+            guard !candidates.isEmpty else { return }
+            let stored = try await insert(candidates)
+            for candidate in candidates {
+                guard stored.contains(candidate.email) else {
+                    reject(candidate.line, candidate.email, ["email": ["The email has already been taken."]])
+                    continue
+                }
+                imported += 1
+                importedHashes.insert(candidate.email.hashValue)
+                if let managerEmail = candidate.managerEmail {
+                    managerLinks.append((candidate.line, candidate.id, candidate.email, managerEmail))
+                }
+            }
         }
-        // Rows that name a rejected row as manager are imported without a manager rather than lost.
-        let acceptedIDs = Set(accepted.compactMap(\.id)).union(clientUsers.compactMap(\.id))
-        for user in accepted where user.$manager.id.map({ !acceptedIDs.contains($0) }) ?? false { user.$manager.id = nil }
 
-        let actor = self.actor
-        let now = self.now
-        let toInsert = accepted
-        let failedCount = rowErrors.count
-        try await scope.db.transaction { db in
-            // Managers first, so every manager_id points at a row that already exists. Rows in a management
-            // cycle go in without a manager, which is set once the whole cycle exists.
-            var pending = toInsert
-            var inserted = Set(clientUsers.compactMap(\.id))
-            var deferredManagers: [(UUID, UUID)] = []
-            while !pending.isEmpty {
-                var batch = pending.filter { $0.$manager.id.map(inserted.contains) ?? true }
-                if batch.isEmpty {
-                    batch = pending
-                    for user in batch {
-                        if let managerID = user.$manager.id { deferredManagers.append((user.id!, managerID)) }
-                        user.$manager.id = nil
+        /// One multi-row insert; returns the emails that went in (the others were taken, before or meanwhile).
+        func insert(_ candidates: [Candidate]) async throws -> Set<String> {
+            let client = self.client
+            let now = service.now
+            // PostgreSQL keeps roles in an enum type, which a SELECT's text literal does not turn into by itself.
+            let role = db.sql.dialect.name == "postgresql" ? "'company_user'::user_role" : "'company_user'"
+            return try await db.transaction { db in
+                var stored = Set<String>()
+                for start in stride(from: 0, to: candidates.count, by: 500) {
+                    let rows = SQLList(candidates[start..<min(start + 500, candidates.count)].map { person in
+                        SQLGroupExpression([
+                            SQLBind(person.id), SQLBind(client.$company.id), SQLBind(client.id!), SQLBind(client.id!),
+                            SQLBind(person.first), SQLBind(person.last), SQLBind(person.email), SQLBind(person.position),
+                            SQLBind(person.department), SQLBind(now), SQLBind(now),
+                        ] as [any SQLExpression])
+                    })
+                    let inserted = try await db.sql.raw("""
+                        INSERT INTO users (id, company_id, client_id, current_client_id, first_name, last_name, email, position,
+                                           department, created_at, updated_at, locale, status, role, totp_enabled, failed_logins)
+                        SELECT v.*, 'en', 'active', \(unsafeRaw: role), false, 0 FROM (VALUES \(rows)) AS v WHERE true
+                        ON CONFLICT (email) DO NOTHING RETURNING email
+                        """).all()
+                    for row in inserted { stored.insert(try row.decode(column: "email", as: String.self)) }
+                }
+                return stored
+            }
+        }
+
+        mutating func finish() async throws -> Report {
+            try await flush()
+            guard header != nil else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
+            try await linkManagers()
+            let client = self.client
+            let (imported, failed) = (self.imported, self.failed)
+            try await AuditService(db: db, now: service.now).record(
+                AuditEvent("user.imported", target: ("client", client.id), companyID: client.$company.id, clientID: client.id,
+                           details: ["imported": .number(Double(imported)), "failed": .number(Double(failed))]),
+                by: service.actor)
+            trimErrors()
+            return Report(totalRows: line - 1, imported: imported, failed: failed,
+                          errors: errors, errorsTruncated: failed > errors.count ? true : nil)
+        }
+
+        /// Sets each named manager (someone of the client, imported or not). Rows whose manager is nobody there are
+        /// taken back out and reported; people who named one of those as manager keep their place without a manager.
+        mutating func linkManagers() async throws {
+            guard !managerLinks.isEmpty else { return }
+            var unresolved: [(line: Int, userID: UUID, email: String)] = []
+            for start in stride(from: 0, to: managerLinks.count, by: 500) {
+                let slice = managerLinks[start..<min(start + 500, managerLinks.count)]
+                let managers = try await db.sql.raw("""
+                    SELECT id, email FROM users WHERE client_id = \(bind: client.id!) AND \(unsafeRaw: User.notDeleted)
+                      AND email IN (\(binds: Array(Set(slice.map(\.managerEmail)))))
+                    """).all()
+                var byEmail: [String: UUID] = [:]
+                for row in managers { byEmail[try row.decode(column: "email", as: String.self)] = try row.decode(column: "id", as: UUID.self) }
+                let found = byEmail
+                try await db.transaction { db in
+                    for link in slice {
+                        guard let managerID = found[link.managerEmail] else { continue }
+                        try await db.sql.raw("UPDATE users SET manager_id = \(bind: managerID) WHERE id = \(bind: link.userID)").run()
                     }
                 }
-                for start in stride(from: 0, to: batch.count, by: 500) {
-                    try await Array(batch[start..<min(start + 500, batch.count)]).create(on: db)
+                unresolved += slice.filter { byEmail[$0.managerEmail] == nil }.map { ($0.line, $0.userID, $0.email) }
+            }
+            guard !unresolved.isEmpty else { return }
+            for start in stride(from: 0, to: unresolved.count, by: 500) {
+                let ids = unresolved[start..<min(start + 500, unresolved.count)].map(\.userID)
+                try await db.transaction { db in
+                    try await db.sql.raw("UPDATE users SET manager_id = NULL WHERE manager_id IN (\(binds: ids))").run()
+                    try await db.sql.raw("DELETE FROM users WHERE id IN (\(binds: ids))").run()
                 }
-                let done = Set(batch.compactMap(\.id))
-                inserted.formUnion(done)
-                pending.removeAll { done.contains($0.id!) }
             }
-            for (userID, managerID) in deferredManagers {
-                try await User.query(on: db).filter(\.$id == userID).set(\.$manager.$id, to: managerID).update()
+            imported -= unresolved.count
+            for link in unresolved {
+                reject(link.line, link.email, ["manager_email": ["No user with this email in the organisation or the file."]])
             }
-            try await AuditService(db: db, now: now).record(
-                AuditEvent("user.imported", target: ("client", client.id), companyID: client.$company.id, clientID: client.id,
-                           details: ["imported": .number(Double(toInsert.count)), "failed": .number(Double(failedCount))]),
-                by: actor)
         }
-        return Report(totalRows: rows.count, imported: accepted.count, failed: rowErrors.count,
-                      errors: rowErrors.sorted { $0.row < $1.row })
     }
 }

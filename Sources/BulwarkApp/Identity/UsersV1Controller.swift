@@ -7,7 +7,8 @@ struct UsersV1Controller: RouteCollection {
         let users = routes.grouped("api", "v1", "users")
         users.get(use: list)
         users.post(use: create)
-        users.on(.POST, "import", body: .collect(maxSize: "20mb"), use: importCSV)
+        // Streamed: a file of a million people is read as it arrives, never held whole.
+        users.on(.POST, "import", body: .stream, use: importCSV)
         users.get(":id", use: show)
         users.put(":id", use: update)
         users.delete(":id", use: delete)
@@ -78,25 +79,33 @@ struct UsersV1Controller: RouteCollection {
     @Sendable func importCSV(req: Request) async throws -> Response {
         let scope = try req.scope()
         try scope.require(.manageUsers)
-        let text = try csvText(of: req)
         let client = try await scope.actingClient()
-        let report = try await UserImportService(scope: scope, actor: req.auditActor, now: req.now)
-            .importCSV(text, into: client)
-        return try req.envelope(report)
-    }
-
-    /// The CSV from a raw `text/csv` body or a multipart form's `file` field.
-    private func csvText(of req: Request) throws -> String {
-        struct Upload: Decodable { var file: File }
+        let service = UserImportService(scope: scope, actor: req.auditActor, now: req.now)
         if req.headers.contentType?.type == "multipart" {
-            guard let upload = try? req.content.decode(Upload.self, as: .formData) else {
-                throw APIError.validation(["file": ["Attach the CSV as the multipart field file."]])
-            }
-            return String(buffer: upload.file.data)
+            return try req.envelope(try await service.importCSV(try await multipartCSV(of: req), into: client))
         }
-        guard let body = req.body.data, body.readableBytes > 0 else {
+        // The first piece tells an empty body from a file: an empty one is a validation error, not an empty file.
+        var pieces = req.body.makeAsyncIterator()
+        var pending = try await pieces.next()
+        guard let first = pending, first.readableBytes > 0 else {
             throw APIError.validation(["file": ["Send the CSV as a text/csv body or a multipart field named file."]])
         }
-        return String(buffer: body)
+        return try req.envelope(try await service.importCSV(reading: {
+            if let buffer = pending {
+                pending = nil
+                return buffer
+            }
+            return try await pieces.next()
+        }, into: client))
+    }
+
+    /// The CSV of a multipart form's `file` field (forms are small: read whole, up to 20 MB).
+    private func multipartCSV(of req: Request) async throws -> String {
+        struct Upload: Decodable { var file: File }
+        _ = try await req.body.collect(max: 20 * 1024 * 1024).get()
+        guard let upload = try? req.content.decode(Upload.self, as: .formData) else {
+            throw APIError.validation(["file": ["Attach the CSV as the multipart field file."]])
+        }
+        return String(buffer: upload.file.data)
     }
 }

@@ -8,6 +8,8 @@ struct Scope: Sendable {
     let db: any Database
     /// `X-Client-Id` header: which client an MSP user acts on in the /api/v1 and tabletop families.
     let requestedClientID: String?
+    /// Cached client lookups for the acting client (requests pass the application's; nil reads the database).
+    var records: RecordCache? = nil
 
     var isSuperAdmin: Bool { principal.role == .superAdmin }
 
@@ -51,18 +53,21 @@ struct Scope: Sendable {
             if let requested = requestedClientID, UUID(uuidString: requested) != confined {
                 throw APIError.notFound("Client")
             }
-            guard let client = try await Client.find(confined, on: db) else { throw APIError.notFound("Client") }
+            guard let client = try await findClient(confined) else { throw APIError.notFound("Client") }
             return client
         }
         let chosen = requestedClientID ?? principal.user.$currentClient.id?.uuidString
         guard let chosen else {
             throw APIError.badRequest("Choose the client to act on with the X-Client-Id header.")
         }
-        guard let id = UUID(uuidString: chosen) else { throw APIError.notFound("Client") }
-        var query = Client.query(on: db).filter(\.$id == id)
-        if !isSuperAdmin { query = query.filter(\.$company.$id == principal.companyID) }
-        guard let client = try await query.first() else { throw APIError.notFound("Client") }
+        guard let id = UUID(uuidString: chosen), let client = try await findClient(id),
+              isSuperAdmin || client.$company.id == principal.companyID else { throw APIError.notFound("Client") }
         return client
+    }
+
+    private func findClient(_ id: UUID) async throws -> Client? {
+        if let records { return try await records.find(Client.self, id, on: db) }
+        return try await Client.find(id, on: db)
     }
 
     // MARK: Users

@@ -31,19 +31,29 @@ import Vapor
     @Test func aSaturatedWriterRefusesNewItems() async throws {
         try await withBulwark { app in
             let gate = NIOLockedValueBox(false)
-            let writer = GroupCommit<Int>(db: app.db, maxPending: 5) { _, _ in
+            let writing = NIOLockedValueBox(0)
+            // One item per write, so the first write holds exactly one item while the rest wait.
+            let writer = GroupCommit<Int>(db: app.db, maxBatch: 1, maxPending: 5) { _, _ in
+                writing.withLockedValue { $0 += 1 }
                 while !gate.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
             }
-            // The first item is being written (blocked); five more wait; the next is refused.
-            let waiting = Task { await withTaskGroup(of: Void.self) { group in
-                for n in 0..<6 { group.addTask { try? await writer.submit(n) } }
-            } }
-            try await Task.sleep(for: .milliseconds(300))
+            // Whatever happens below, the gate opens in the end: a failed expectation must not hang the suite.
+            let opener = Task {
+                try? await Task.sleep(for: .seconds(10))
+                gate.withLockedValue { $0 = true }
+            }
+            let first = Task { try await writer.submit(0) }
+            while writing.withLockedValue({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            // The first item is being written (held at the gate); five more wait; the next is refused.
+            let waiting = (1...5).map { n in Task { try await writer.submit(n) } }
+            try await Task.sleep(for: .milliseconds(200))
             await #expect(throws: GroupCommit<Int>.Full.self) { try await writer.submit(99) }
             gate.withLockedValue { $0 = true }
-            await waiting.value
+            try await first.value
+            for task in waiting { try await task.value }
             try await writer.submit(100)
             await writer.close()
+            opener.cancel()
         }
     }
 }

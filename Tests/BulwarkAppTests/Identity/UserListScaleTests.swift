@@ -117,3 +117,51 @@ import VaporTesting
         }
     }
 }
+
+/// Issue 9: the importer reads a file as it arrives and writes it in batches, with the same per-row answers.
+@Suite struct StreamingImportTests {
+    @Test func aLargeFileIsImportedInBatchesWithEveryRowAccountedFor() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            var lines = ["first_name,last_name,email,position,department,manager_email"]
+            for index in 0..<4_000 {
+                let manager = index == 100 ? "p3500@big.test" : (index == 200 ? "nobody@big.test" : "")
+                lines.append("First\(index),Last\(index),p\(index)@big.test,,Dept\(index % 7),\(manager)")
+            }
+            lines.append("Again,Twice,p10@big.test,,,")                // row 4002: twice in the file, batches apart
+            lines.append("Admin,Clash,\(tenant.admin.email),,,")       // row 4003: already taken
+            for index in 0..<1_100 { lines.append("Bad,Row\(index),not-an-email-\(index),,,") }
+            let csv = lines.joined(separator: "\n") + "\n"
+            let response = try await app.send(.POST, "/api/v1/users/import", token: tenant.token, body: csv,
+                                              contentType: HTTPMediaType(type: "text", subType: "csv"))
+            #expect(response.status == .ok, "body: \(response.body.string.prefix(300))")
+            let data = JSON(response)["data"]
+            #expect(data["total_rows"].int == 5_102)
+            #expect(data["imported"].int == 3_999)
+            #expect(data["failed"].int == 1_103)
+            #expect(data["errors"].array.count == UserImportService.maxReportedErrors)
+            #expect(data["errors_truncated"].bool == true)
+            let reported = data["errors"].array
+            #expect(reported.first?["row"].int == 202, "rows in order; the manager nobody has is reported")
+            #expect(reported.first?["errors"]["manager_email"].exists == true)
+            #expect(reported.contains { $0["row"].int == 4_002 && $0["errors"]["email"][0].string?.contains("more than once") == true })
+            #expect(reported.contains { $0["row"].int == 4_003 && $0["errors"]["email"][0].string?.contains("taken") == true })
+            // A manager who comes later in the file is linked; the row with an unknown manager is not in.
+            let report = try #require(try await User.query(on: app.db).filter(\.$email == "p100@big.test").first())
+            let manager = try #require(try await User.query(on: app.db).filter(\.$email == "p3500@big.test").first())
+            #expect(report.$manager.id == manager.id)
+            #expect(try await User.query(on: app.db).filter(\.$email == "p200@big.test").count() == 0)
+            #expect(try await User.query(on: app.db).filter(\.$client.$id == tenant.client.id!).count() == 4_000)
+            // Imported people are searchable at once.
+            let found = JSON(try await app.send(.GET, "/api/v1/users?search=last3999", token: tenant.token))
+            #expect(found["data"].array.compactMap { $0["email"].string } == ["p3999@big.test"])
+            // Another tenant's import cannot take these emails, and lands in its own client only.
+            let other = try await Factory.tenant(app, name: "Other")
+            let clash = JSON(try await app.send(.POST, "/api/v1/users/import", token: other.token,
+                                                body: "first_name,last_name,email\nX,Y,p1@big.test\nNew,One,new1@other.test\n",
+                                                contentType: HTTPMediaType(type: "text", subType: "csv")))
+            #expect(clash["data"]["imported"].int == 1)
+            #expect(try await User.query(on: app.db).filter(\.$email == "p1@big.test").first()?.$client.id == tenant.client.id)
+        }
+    }
+}

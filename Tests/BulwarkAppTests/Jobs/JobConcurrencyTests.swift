@@ -37,7 +37,7 @@ import Vapor
             async let ran = worker.runDue(app: app, poll: .milliseconds(50))
             // The quick jobs all run while the first slow one is still blocked, and the second slow one waits its turn
             // (one job of a kind at a time in a worker).
-            for _ in 0..<100 where quick.withLockedValue({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(20)) }
+            for _ in 0..<500 where quick.withLockedValue({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(20)) }
             #expect(quick.withLockedValue { $0 } == 3)
             #expect(try await Job.query(on: app.db).filter(\.$kind == GateJob.kind).filter(\.$status == "running").count() == 1)
             gate.withLockedValue { $0 = true }
