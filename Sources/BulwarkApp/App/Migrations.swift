@@ -30,5 +30,7 @@ enum Migrations {
         CreateSimulationCampaignDueIndex(),
         CreateUserListIndexes(),
         CreateUserSearchIndex(),
+        CreateOverdueIndexes(),
+        UpdatePhishingCampaignsAddServedAt(),
     ] }
 }

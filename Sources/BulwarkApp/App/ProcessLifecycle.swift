@@ -15,6 +15,11 @@ struct ProcessLifecycle: LifecycleHandler {
         let warned = NIOLockedValueBox(false)
         app.jobWorker.start(app: app) { [weak app] in
             guard let app else { return false }
+            // Owned already (a hand-back that failed last time): only the hand-back is tried again.
+            if app.queueOwnership != nil {
+                try await app.jobWorker.handBackAbandoned(app: app)
+                return true
+            }
             guard let ownership = try QueueOwnership.acquire(forDatabaseAt: path) else {
                 if !warned.withLockedValue({ let was = $0; $0 = true; return was }) {
                     app.logger.warning("Another process runs the job queue of \(path); this one runs no background jobs until it stops.")

@@ -107,6 +107,9 @@ private func tuneSQLite(_ app: Application, settings: Settings) async throws {
         try await db.sql.raw("PRAGMA busy_timeout=5000").run()
         try await db.sql.raw("PRAGMA journal_mode=WAL").run()
         try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
+        // 16 MB of page cache per connection (SQLite's default is 2 MB): a million people's indexes stay in memory
+        // instead of being read from the file on every page of a list or an export.
+        try await db.sql.raw("PRAGMA cache_size=-16000").run()
     }
 }
 

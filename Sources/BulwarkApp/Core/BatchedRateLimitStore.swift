@@ -15,6 +15,7 @@ import Vapor
 final class BatchedRateLimitStore: RateLimitStore, Sendable {
     struct Counter: Sendable {
         var windowStart: Int
+        var windowEnd: Int
         /// The shared total as last read from the database.
         var shared: Int
         /// This process's hits not yet added to the shared row.
@@ -35,10 +36,17 @@ final class BatchedRateLimitStore: RateLimitStore, Sendable {
         let windowStart = nowSeconds - nowSeconds % rule.window
         let estimate = state.withLockedValue { state -> Int in
             if state.counters.count >= Self.maxCounters {
-                state.counters = state.counters.filter { $0.value.pending > 0 }
+                // Full: first the windows that are over and written; if still full, everything written (those
+                // callers are then decided on their own count until the next reconciliation tells them the total).
+                state.counters = state.counters.filter { $0.value.pending > 0 || $0.value.windowEnd > nowSeconds }
+                if state.counters.count >= Self.maxCounters / 2 {
+                    state.counters = state.counters.filter { $0.value.pending > 0 }
+                }
+                // Still full (the database has been away a while): the unwritten counts are given up.
+                if state.counters.count >= Self.maxCounters / 2 { state.counters.removeAll(keepingCapacity: true) }
             }
-            var counter = state.counters[key] ?? Counter(windowStart: windowStart, shared: 0, pending: 0)
-            if counter.windowStart != windowStart { counter = Counter(windowStart: windowStart, shared: 0, pending: 0) }
+            var counter = state.counters[key] ?? Counter(windowStart: windowStart, windowEnd: windowStart + rule.window, shared: 0, pending: 0)
+            if counter.windowStart != windowStart { counter = Counter(windowStart: windowStart, windowEnd: windowStart + rule.window, shared: 0, pending: 0) }
             counter.pending += 1
             state.counters[key] = counter
             return counter.shared + counter.pending

@@ -12,6 +12,11 @@ enum CSV {
     /// UTF-8 bytes: the characters that structure CSV are ASCII, so a multi-byte character split between pieces is
     /// simply joined again inside its field.
     struct Parser {
+        /// The longest field and the most fields a row may have; past either the parser stops and says why, so a
+        /// hostile body (a quote never closed, a line of commas) cannot grow memory without bound.
+        var maxFieldBytes = 65_536
+        var maxFieldsPerRow = 256
+        private(set) var failure: String?
         private var row: [String] = []
         private var field: [UInt8] = []
         private var inQuotes = false
@@ -22,12 +27,16 @@ enum CSV {
 
         mutating func feed(_ bytes: some Sequence<UInt8>) -> [[String]] {
             var rows: [[String]] = []
-            for byte in bytes { consume(byte, into: &rows) }
+            for byte in bytes {
+                guard failure == nil else { break }
+                consume(byte, into: &rows)
+            }
             return rows
         }
 
         mutating func finish() -> [[String]] {
             var rows: [[String]] = []
+            guard failure == nil else { return rows }
             if quotePending { quotePending = false; inQuotes = false }
             if !field.isEmpty || !row.isEmpty { finishRow(into: &rows) }
             return rows
@@ -55,13 +64,23 @@ enum CSV {
                 if byte == 0x22 { field.append(0x22); return }
                 inQuotes = false
             }
+            if field.count >= maxFieldBytes {
+                failure = "A field is longer than \(maxFieldBytes) bytes (a quote left open?)."
+                return
+            }
             if inQuotes {
                 if byte == 0x22 { quotePending = true } else { field.append(byte) }
                 return
             }
             switch byte {
             case 0x22: inQuotes = true
-            case 0x2C: row.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true)
+            case 0x2C:
+                guard row.count < maxFieldsPerRow else {
+                    failure = "A row has more than \(maxFieldsPerRow) fields."
+                    return
+                }
+                row.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
             case 0x0D: carriageReturn = true; finishRow(into: &rows)
             case 0x0A: finishRow(into: &rows)
             default: field.append(byte)
@@ -83,10 +102,12 @@ enum CSV {
 
     static func escape(_ cell: String) -> String {
         var value = cell
-        if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
+        if let first = value.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first) {
             value = "'" + value
         }
-        if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+        // Bytes, not Characters: the characters that need quoting are ASCII, and walking grapheme clusters cost more
+        // than the rest of an export row.
+        if value.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) {
             value = "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return value

@@ -16,7 +16,7 @@ enum DatabaseAvailability {
             }
             return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed]
                 .contains(psql.code)
-        case let sqlite as SQLiteError: return [.busy, .locked].contains(sqlite.reason)
+        case let sqlite as SQLiteError: return sqlite.reason == .busy
         case is NIOConnectionError, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed: return true
         default: return false
         }

@@ -71,7 +71,9 @@ actor GroupCommit<Item: Sendable> {
                 try await db.transaction { db in try await write(batch.map(\.0), db) }
                 for (_, continuation) in batch { continuation.resume() }
             } catch {
-                guard batch.count > 1 else {
+                // A database that is away fails every item alike: answer them all rather than wait out each one.
+                guard batch.count > 1, !DatabaseAvailability.isUnavailable(error) else {
+                    for (_, continuation) in batch.dropFirst() { continuation.resume(throwing: error) }
                     batch[0].1.resume(throwing: error)
                     continue
                 }

@@ -44,7 +44,15 @@ enum ISO8601 {
         return day.date(from: text)
     }
 
+    /// `2026-12-06T06:30:00Z`, as `ISO8601DateFormatter` writes it, without building an ICU formatter per call (which
+    /// cost more than the rest of an export row).
     static func string(_ date: Date) -> String {
-        ISO8601DateFormatter().string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let year = parts.tm_year + 1900
+        let yearText = year >= 1000 ? "\(year)" : String(repeating: "0", count: 4 - "\(max(year, 0))".count) + "\(max(year, 0))"
+        return "\(yearText)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }

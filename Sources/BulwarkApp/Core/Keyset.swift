@@ -58,9 +58,22 @@ struct Keyset<Model: FluentKit.Model>: Sendable {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard text.count <= 2048, let data = Data(base64Encoded: base64),
-              let values = try? JSONDecoder().decode([Value].self, from: data), values.count == columns.count else {
+              let values = try? JSONDecoder().decode([Value].self, from: data), values.count == columns.count,
+              zip(columns, values).allSatisfy({ Self.fits($1, column: $0.name) }) else {
             throw APIError.validation(["cursor": ["The cursor is not valid; use next_cursor from the previous page."]])
         }
         return values
+    }
+
+    /// Columns whose cursor value is a time (read back from the anchor row); every other column but the id is text.
+    static var timeColumns: Set<String> { ["created_at", "updated_at"] }
+
+    /// A value of the kind its column holds: a forged cursor cannot make the anchor lookup read another column.
+    private static func fits(_ value: Value, column: String) -> Bool {
+        switch value {
+        case .id: column == "id"
+        case .time: timeColumns.contains(column)
+        case .text: column != "id" && !timeColumns.contains(column)
+        }
     }
 }

@@ -6,7 +6,7 @@ import SQLKit
 
 /// List totals that stay cheap at a million rows. Counting a whole client on every page costs tens of milliseconds at
 /// that size, so a list first counts at most `exactLimit + 1` rows (an index walk that stops early): up to the limit the
-/// total is exact. Above it, the total is the exact count of the same query taken at most `maxAge` seconds ago, refreshed
+/// total is exact (a list whose fresh count is above the limit skips that walk). Above it, the total is the exact count of the same query taken at most `maxAge` seconds ago, refreshed
 /// in the background when it gets older, and the envelope says `"total_estimated": true`. The first time a query goes
 /// over the limit it is counted in full once.
 enum ListTotals {
@@ -35,17 +35,28 @@ enum ListTotals {
         countQuery.sorts = []
         countQuery.offsets = []
         countQuery.limits = []
-        let database = builder.database
-        guard let sql = database as? any SQLDatabase else {
+        guard let sql = builder.database as? any SQLDatabase else {
             return Total(count: try await builder.copy().count(), estimated: false)
         }
         var bounded = countQuery
         bounded.limits = [.count(exactLimit + 1)]
-        let boundedCount = try await count(bounded, on: sql)
-        guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }
+        let (full, limited) = (countQuery, bounded)
+        return try await total(key: "\(countQuery)", exactLimit: exactLimit,
+                               bounded: { try await count(limited, on: sql) }, full: { try await count(full, on: sql) })
+    }
 
-        let key = "\(countQuery)"
+    /// The same for a hand-written list: `bounded` counts at most `exactLimit + 1` rows, `full` counts them all; `key`
+    /// names the list and everything that filters it (tenant, filters), never a moving value such as the time.
+    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, bounded: () async throws -> Int,
+                      full: @escaping @Sendable () async throws -> Int) async throws -> Total {
         let now = Date()
+        // A list known to be large (a fresh count above the limit) skips even the bounded walk.
+        let knownLarge = cache.withLockedValue { entries -> Bool in
+            guard let entry = entries[key] else { return false }
+            return entry.count > exactLimit && now.timeIntervalSince(entry.countedAt) <= maxAge
+        }
+        let boundedCount = knownLarge ? exactLimit + 1 : try await bounded()
+        guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }
         let (cached, refresh) = cache.withLockedValue { entries -> (Entry?, Bool) in
             guard var entry = entries[key] else { return (nil, false) }
             guard now.timeIntervalSince(entry.countedAt) > maxAge, !entry.refreshing else { return (entry, false) }
@@ -54,10 +65,8 @@ enum ListTotals {
             return (entry, true)
         }
         if refresh {
-            // The query value is only read by this task from here on.
-            nonisolated(unsafe) let refreshQuery = countQuery
             Task {
-                let fresh = try? await count(refreshQuery, on: sql)
+                let fresh = try? await full()
                 cache.withLockedValue { entries in
                     if let fresh { entries[key] = Entry(count: fresh, countedAt: Date(), refreshing: false) }
                     else { entries[key]?.refreshing = false }
@@ -65,7 +74,7 @@ enum ListTotals {
             }
         }
         if let cached { return Total(count: max(cached.count, boundedCount), estimated: true) }
-        let exact = try await count(countQuery, on: sql)
+        let exact = try await full()
         cache.withLockedValue { entries in
             if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(count: exact, countedAt: Date(), refreshing: false)

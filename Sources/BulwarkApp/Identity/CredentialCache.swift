@@ -23,7 +23,11 @@ final class CredentialCache: Sendable {
 
     let ttl: TimeAmount
     let capacity: Int
-    private let state = NIOLockedValueBox<(generation: UInt64, entries: [String: Entry])>((0, [:]))
+    /// After an invalidation nothing is stored for this long: a change is made inside a transaction, and a request that
+    /// reads the row before it commits must not cache the old value under the new generation.
+    let quietPeriod: TimeAmount = .seconds(1)
+    private let state = NIOLockedValueBox<(generation: UInt64, entries: [String: Entry], invalidatedAt: NIODeadline)>(
+        (0, [:], .uptimeNanoseconds(0)))
 
     init(ttl: TimeAmount = .milliseconds(500), capacity: Int = 20_000) {
         self.ttl = ttl
@@ -49,7 +53,7 @@ final class CredentialCache: Sendable {
     func store(_ principal: Principal, for key: String, validUntil: Date, generation: UInt64) {
         let entry = Entry(principal: principal, validUntil: validUntil, generation: generation, storedAt: .now())
         state.withLockedValue { state in
-            guard generation == state.generation else { return }
+            guard generation == state.generation, NIODeadline.now() - state.invalidatedAt > quietPeriod else { return }
             // Full: drop everything (entries are cheap to rebuild; a scan for the oldest would cost more).
             if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
             state.entries[key] = entry
@@ -61,6 +65,7 @@ final class CredentialCache: Sendable {
         state.withLockedValue { state in
             state.generation &+= 1
             state.entries.removeAll(keepingCapacity: true)
+            state.invalidatedAt = .now()
         }
     }
 }

@@ -17,6 +17,8 @@ struct UserImportService: Sendable {
     static let batchSize = 2_000
     /// A file longer than this is refused at that row (the rows before it are in).
     static let maxRows = 2_000_000
+    /// The largest body read (a million people take about 80 MB).
+    static let maxBytes = 1_073_741_824
     static let maxReportedErrors = 1_000
 
     struct RowError: Encodable, Sendable {
@@ -45,13 +47,27 @@ struct UserImportService: Sendable {
     }
 
     /// Imports CSV read piece by piece (a request body as it arrives) from `next`, which returns nil at the end.
+    /// A file that breaks off (a row past the limit, a malformed stretch, a connection that drops, a database error)
+    /// keeps the batches already written: their managers are linked and the import is audited with what went in,
+    /// then the error is answered.
     func importCSV(reading next: () async throws -> ByteBuffer?, into client: Client) async throws -> Report {
         var run = ImportRun(service: self, client: client)
         var parser = CSV.Parser()
-        while let piece = try await next() {
-            for row in parser.feed(piece.readableBytesView) { try await run.take(row) }
+        var bytes = 0
+        do {
+            while let piece = try await next() {
+                bytes += piece.readableBytes
+                guard bytes <= Self.maxBytes else {
+                    throw APIError.validation(["file": ["The file is larger than \(Self.maxBytes / 1_048_576) MB."]])
+                }
+                for row in parser.feed(piece.readableBytesView) { try await run.take(row) }
+                if let failure = parser.failure { throw APIError.validation(["file": [failure]]) }
+            }
+            for row in parser.finish() { try await run.take(row) }
+        } catch {
+            _ = try? await run.finish(interrupted: true)
+            throw error
         }
-        for row in parser.finish() { try await run.take(row) }
         return try await run.finish()
     }
 
@@ -74,7 +90,7 @@ struct UserImportService: Sendable {
         var failed = 0
         var errors: [RowError] = []
         var importedHashes = Set<Int>()
-        var managerLinks: [(line: Int, userID: UUID, email: String, managerEmail: String)] = []
+        var managerLinks: [(line: Int, userID: UUID, managerEmail: String)] = []
 
         init(service: UserImportService, client: Client) {
             self.service = service
@@ -154,7 +170,7 @@ struct UserImportService: Sendable {
                 imported += 1
                 importedHashes.insert(candidate.email.hashValue)
                 if let managerEmail = candidate.managerEmail {
-                    managerLinks.append((candidate.line, candidate.id, candidate.email, managerEmail))
+                    managerLinks.append((candidate.line, candidate.id, managerEmail))
                 }
             }
         }
@@ -187,15 +203,21 @@ struct UserImportService: Sendable {
             }
         }
 
-        mutating func finish() async throws -> Report {
-            try await flush()
-            guard header != nil else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
+        /// Writes what is left, links managers and audits the import. `interrupted`: the file broke off; what was
+        /// written stays and the audit entry says so.
+        @discardableResult
+        mutating func finish(interrupted: Bool = false) async throws -> Report {
+            if !interrupted { try await flush() }
+            guard header != nil || interrupted else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
             try await linkManagers()
             let client = self.client
             let (imported, failed) = (self.imported, self.failed)
+            guard imported > 0 || !interrupted else { return Report(totalRows: line - 1, imported: 0, failed: failed, errors: []) }
+            var details: [String: JSONValue] = ["imported": .number(Double(imported)), "failed": .number(Double(failed))]
+            if interrupted { details["interrupted"] = .bool(true) }
             try await AuditService(db: db, now: service.now).record(
                 AuditEvent("user.imported", target: ("client", client.id), companyID: client.$company.id, clientID: client.id,
-                           details: ["imported": .number(Double(imported)), "failed": .number(Double(failed))]),
+                           details: details),
                 by: service.actor)
             trimErrors()
             return Report(totalRows: line - 1, imported: imported, failed: failed,
@@ -206,7 +228,7 @@ struct UserImportService: Sendable {
         /// taken back out and reported; people who named one of those as manager keep their place without a manager.
         mutating func linkManagers() async throws {
             guard !managerLinks.isEmpty else { return }
-            var unresolved: [(line: Int, userID: UUID, email: String)] = []
+            var unresolved: [(line: Int, userID: UUID)] = []
             for start in stride(from: 0, to: managerLinks.count, by: 500) {
                 let slice = managerLinks[start..<min(start + 500, managerLinks.count)]
                 let managers = try await db.sql.raw("""
@@ -222,11 +244,15 @@ struct UserImportService: Sendable {
                         try await db.sql.raw("UPDATE users SET manager_id = \(bind: managerID) WHERE id = \(bind: link.userID)").run()
                     }
                 }
-                unresolved += slice.filter { byEmail[$0.managerEmail] == nil }.map { ($0.line, $0.userID, $0.email) }
+                unresolved += slice.filter { byEmail[$0.managerEmail] == nil }.map { ($0.line, $0.userID) }
             }
             guard !unresolved.isEmpty else { return }
+            var emails: [UUID: String] = [:]
             for start in stride(from: 0, to: unresolved.count, by: 500) {
                 let ids = unresolved[start..<min(start + 500, unresolved.count)].map(\.userID)
+                for row in try await db.sql.raw("SELECT id, email FROM users WHERE id IN (\(binds: ids))").all() {
+                    emails[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "email", as: String.self)
+                }
                 try await db.transaction { db in
                     try await db.sql.raw("UPDATE users SET manager_id = NULL WHERE manager_id IN (\(binds: ids))").run()
                     try await db.sql.raw("DELETE FROM users WHERE id IN (\(binds: ids))").run()
@@ -234,7 +260,7 @@ struct UserImportService: Sendable {
             }
             imported -= unresolved.count
             for link in unresolved {
-                reject(link.line, link.email, ["manager_email": ["No user with this email in the organisation or the file."]])
+                reject(link.line, emails[link.userID], ["manager_email": ["No user with this email in the organisation or the file."]])
             }
         }
     }

@@ -17,13 +17,16 @@ enum UserSearch {
         guard term.count >= 3 else { return }
         switch db.sql.dialect.name {
         case "sqlite":
+            // The index is read once: the matching rows' ids then serve the count and the page (a phrase of common
+            // trigrams is the expensive part of a search).
             let phrase = "\"" + term.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-            let matches = try await db.sql.raw("""
-                SELECT COUNT(*) AS n FROM (SELECT rowid FROM users_search WHERE users_search MATCH \(bind: phrase)
-                                           LIMIT \(bind: ListTotals.exactLimit + 1)) AS m
-                """).first()?.decode(column: "n", as: Int.self) ?? 0
-            if matches <= ListTotals.exactLimit {
-                query.filter(.sql(embed: "\(ident: User.schema).rowid IN (SELECT rowid FROM users_search WHERE users_search MATCH \(bind: phrase))"))
+            let rowIDs = try await db.sql.raw("""
+                SELECT rowid AS id FROM users_search WHERE users_search MATCH \(bind: phrase) LIMIT \(bind: ListTotals.exactLimit + 1)
+                """).all().map { try $0.decode(column: "id", as: Int64.self) }
+            if rowIDs.isEmpty {
+                query.filter(.sql(unsafeRaw: "1 = 0"))
+            } else if rowIDs.count <= ListTotals.exactLimit {
+                query.filter(.sql(embed: "\(ident: User.schema).rowid IN (\(binds: rowIDs))"))
             }
         case "postgresql":
             query.filter(.sql(embed: "\(unsafeRaw: postgresDocument) LIKE \(bind: QueryBuilder<User>.likePattern(term)) ESCAPE '\\'"))
@@ -99,6 +102,7 @@ struct CreateUserSearchIndex: AsyncMigration {
 struct CreateUserListIndexes: AsyncMigration {
     static let indexes: [(name: String, columns: String)] = [
         ("users_client_names_live_idx", "client_id, last_name, first_name, id"),
+        ("users_created_live_idx", "created_at, id"),
         ("users_client_created_live_idx", "client_id, created_at, id"),
         ("users_company_created_live_idx", "company_id, created_at, id"),
     ]

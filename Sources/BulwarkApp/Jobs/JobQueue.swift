@@ -64,6 +64,14 @@ struct JobQueue: Sendable {
         return runnable
     }
 
+    /// Whether a job is due now (not counting running ones whose lease is still good).
+    func hasDue(excludingKinds: [String]) async throws -> Bool {
+        let kinds: SQLQueryString = excludingKinds.isEmpty ? "" : "AND kind NOT IN (\(binds: excludingKinds))"
+        return try await db.sql.raw("""
+            SELECT 1 AS due FROM jobs WHERE status = 'queued' AND run_at <= \(bind: clock.now()) \(kinds) LIMIT 1
+            """).first() != nil
+    }
+
     /// Marks a job done, if `worker` still holds it. Returns false when the lease was lost to another worker.
     /// With `rescheduleAt` (a recurring job) the same row is queued again for then, its attempts reset.
     @discardableResult

@@ -70,19 +70,38 @@ final class JobWorker: Sendable {
         try await withThrowingTaskGroup(of: String?.self) { group in
             var runningKinds: [String] = []
             var ticking = false
+            var recheck = 3
             func finished(_ kind: String?) {
                 if let kind, let index = runningKinds.firstIndex(of: kind) { runningKinds.remove(at: index) }
                 if kind == nil { ticking = false }
             }
             while !isStopping {
-                if runningKinds.count < concurrency,
-                   let job = try await queue.claim(limit: 1, worker: name, excludingKinds: runningKinds).first {
+                var claimed: Job?
+                if runningKinds.count < concurrency {
+                    do {
+                        claimed = try await queue.claim(limit: 1, worker: name, excludingKinds: runningKinds).first
+                    } catch {
+                        // A claim that fails (the database busy or away) must not cancel the jobs already running.
+                        app.logger.warning("Job worker: claiming failed: \(String(describing: error))")
+                        if runningKinds.isEmpty { throw error }
+                    }
+                }
+                if let job = claimed {
                     ran += 1
                     runningKinds.append(job.kind)
                     group.addTask { await self.run(job, app: app); return job.kind }
                     continue
                 }
-                if runningKinds.isEmpty { break }
+                if runningKinds.isEmpty {
+                    // Nothing claimed and nothing running: done, unless jobs are due that another worker's claim had
+                    // locked a moment ago (SKIP LOCKED passes over them); look once more before stopping.
+                    if recheck > 0, (try? await queue.hasDue(excludingKinds: [])) == true {
+                        recheck -= 1
+                        try? await Task.sleep(for: .milliseconds(20))
+                        continue
+                    }
+                    break
+                }
                 // Something runs: wait for it to end, or for the next poll (a job of another kind may have come due).
                 if !ticking {
                     ticking = true

@@ -160,3 +160,14 @@ struct CreateSimulationCampaignDueIndex: AsyncMigration {
         try await database.sql.raw("DROP INDEX IF EXISTS phishing_simulations_campaign_sent_idx").run()
     }
 }
+
+/// When the sender last served each campaign: campaigns take turns.
+struct UpdatePhishingCampaignsAddServedAt: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(PhishingCampaign.schema).field("served_at", .datetime).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(PhishingCampaign.schema).deleteField("served_at").update()
+    }
+}

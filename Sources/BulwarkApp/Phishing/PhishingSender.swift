@@ -67,12 +67,13 @@ struct PhishingSender: Sendable {
     }
 
     /// Campaigns that are sending, whose hold and profile pause are over, with a simulation due (or whose lease ran
-    /// out: a worker that stopped without handing it back), those waiting longest first. A campaign whose profile was
-    /// deleted is included, so its setup error is recorded on it rather than the campaign waiting unseen.
+    /// out: a worker that stopped without handing it back) and room left under their throttles, served in turn (the
+    /// one served longest ago first), so neither a large backlog nor campaigns held back by a slow profile keep the
+    /// others waiting. A campaign whose profile was deleted is included, so its setup error is recorded on it.
     private func dueCampaigns() async throws -> [UUID] {
         let now = context.now
         let expired = now.addingTimeInterval(-context.lease)
-        return try await db.sql.raw("""
+        let candidates = try await db.sql.raw("""
             SELECT c.id FROM phishing_campaigns c
             LEFT JOIN phishing_sending_profiles p ON p.id = c.sending_profile_id
             WHERE c.status IN ('scheduled', 'sending')
@@ -81,8 +82,17 @@ struct PhishingSender: Sendable {
               AND EXISTS (SELECT 1 FROM phishing_simulations s WHERE s.campaign_id = c.id
                           AND ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
                                OR (s.send_status = 'sending' AND s.claimed_at < \(bind: expired))))
-            ORDER BY c.launched_at, c.id LIMIT \(bind: Self.campaignsAtOnce)
+            ORDER BY CASE WHEN c.served_at IS NULL THEN 0 ELSE 1 END, c.served_at, c.launched_at, c.id
+            LIMIT \(bind: Self.campaignsAtOnce * 4)
             """).all().map { try $0.decode(column: "id", as: UUID.self) }
+        var chosen: [UUID] = []
+        for id in candidates where chosen.count < Self.campaignsAtOnce {
+            if try await throttleAllowance(id) > 0 { chosen.append(id) }
+        }
+        if !chosen.isEmpty {
+            try await db.sql.raw("UPDATE phishing_campaigns SET served_at = \(bind: now) WHERE id IN (\(binds: chosen))").run()
+        }
+        return chosen
     }
 
     /// Claims up to `limit` of the campaign's due simulations for this worker, the clock read at the claim, within

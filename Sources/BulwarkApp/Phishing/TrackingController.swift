@@ -45,7 +45,8 @@ struct TrackingController: RouteCollection {
                 details: details))
         } catch is GroupCommit<TrackingEvent>.Full {
             // Nothing was stored: the client (a mail client, a browser) is told to come back rather than told "done".
-            var error = APIError(status: .serviceUnavailable, code: "INTERNAL_ERROR", message: "Busy; try again shortly.", details: nil)
+            var error = APIError(status: .serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: "Busy; try again shortly.",
+                                 details: nil)
             error.headers.replaceOrAdd(name: "Retry-After", value: "1")
             throw error
         }

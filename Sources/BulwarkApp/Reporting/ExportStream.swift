@@ -24,10 +24,12 @@ enum ExportStream {
         let body = Response.Body(asyncStream: { writer in
             do {
                 try await writer.write(.buffer(ByteBuffer(string: format == .csv ? CSV.line(header) : "{\"success\":true,\"data\":[")))
-                var cursor: String?
                 var first = true
-                repeat {
-                    let page = try await nextPage(cursor)
+                // The next page is read while this one is written out: the database and the encoding overlap.
+                var pending: Task<(rows: [Row], cursor: String?), any Error>? = Task { try await nextPage(nil) }
+                while let reading = pending {
+                    let page = try await reading.value
+                    pending = page.rows.isEmpty || page.cursor == nil ? nil : Task { [cursor = page.cursor] in try await nextPage(cursor) }
                     var chunk = ""
                     for row in page.rows {
                         if format == .csv {
@@ -37,9 +39,15 @@ enum ExportStream {
                             first = false
                         }
                     }
-                    if !chunk.isEmpty { try await writer.write(.buffer(ByteBuffer(string: chunk))) }
-                    cursor = page.rows.isEmpty ? nil : page.cursor
-                } while cursor != nil
+                    if !chunk.isEmpty {
+                        do {
+                            try await writer.write(.buffer(ByteBuffer(string: chunk)))
+                        } catch {
+                            pending?.cancel()
+                            throw error
+                        }
+                    }
+                }
                 if format == .json { try await writer.write(.buffer(ByteBuffer(string: "]}"))) }
                 try await writer.write(.end)
             } catch {

@@ -1,4 +1,5 @@
 import Fluent
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -9,7 +10,10 @@ import NIOCore
 final class RecordCache: Sendable {
     let ttl: TimeAmount
     let capacity: Int
-    private let state = NIOLockedValueBox<(generation: UInt64, entries: [String: (model: any Sendable, storedAt: NIODeadline)])>((0, [:]))
+    /// Nothing is stored this long after an invalidation (a change commits after the hook that announced it).
+    let quietPeriod: TimeAmount = .seconds(1)
+    private let state = NIOLockedValueBox<(generation: UInt64, entries: [String: (model: any Sendable, storedAt: NIODeadline)],
+                                           invalidatedAt: NIODeadline)>((0, [:], .uptimeNanoseconds(0)))
 
     init(ttl: TimeAmount = .seconds(1), capacity: Int = 10_000) {
         self.ttl = ttl
@@ -27,7 +31,7 @@ final class RecordCache: Sendable {
         if let cached { return cached }
         guard let model = try await M.find(id, on: db) else { return nil }
         state.withLockedValue { state in
-            guard state.generation == generation else { return }
+            guard state.generation == generation, NIODeadline.now() - state.invalidatedAt > quietPeriod else { return }
             if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
             state.entries[key] = (model, .now())
         }
@@ -38,6 +42,7 @@ final class RecordCache: Sendable {
         state.withLockedValue { state in
             state.generation &+= 1
             state.entries.removeAll(keepingCapacity: true)
+            state.invalidatedAt = .now()
         }
     }
 }

@@ -220,13 +220,21 @@ struct CampaignService: Sendable {
     }
 
     /// Enrols every audience member in every module, skipping existing enrolments. Idempotent; batched inserts.
+    /// `newcomersOnly` (the recurring auto-enrolment) looks only at people with no enrolment in the campaign yet, so a
+    /// large audience costs an index probe per person rather than a fresh insert attempt every minute.
     @discardableResult
-    func enrollAudience(of campaign: TrainingCampaign, on database: (any Database)? = nil, batchSize: Int = 500) async throws -> Int {
+    func enrollAudience(of campaign: TrainingCampaign, on database: (any Database)? = nil, batchSize: Int = 500,
+                        newcomersOnly: Bool = false) async throws -> Int {
         let db = database ?? self.db
         var inserted = 0
         var lastID: UUID?
         while true {
             let query = audienceQuery(of: campaign, on: db).field(\.$id).sort(\.$id).limit(batchSize)
+            if newcomersOnly {
+                query.filter(.sql(embed: """
+                    NOT EXISTS (SELECT 1 FROM training_enrollments x WHERE x.campaign_id = \(bind: campaign.id!) AND x.user_id = users.id)
+                    """))
+            }
             if let lastID { query.filter(\.$id > lastID) }
             let userIDs = try await query.all().compactMap(\.id)
             guard let last = userIDs.last else { break }
@@ -266,7 +274,7 @@ struct CampaignService: Sendable {
             }
         }
         let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
-        for campaign in active { try await enrollAudience(of: campaign) }
+        for campaign in active { try await enrollAudience(of: campaign, newcomersOnly: true) }
     }
 }
 

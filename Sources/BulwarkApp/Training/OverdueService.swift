@@ -35,18 +35,37 @@ struct OverdueService: Sendable {
         if let department { conditions.append("u.department = \(bind: department)") }
         if let managerID { conditions.append("u.manager_id = \(bind: managerID)") }
         let filter = conditions.dropFirst().reduce(conditions[0]) { "\($0) AND \($1)" }
+        // CROSS JOIN keeps SQLite's join order (enrolments first, along the (client, due) index) whatever its statistics
+        // say; PostgreSQL plans it as the inner join it is.
         let from: SQLQueryString = """
-            FROM training_enrollments e JOIN users u ON u.id = e.user_id JOIN training_campaigns c ON c.id = e.campaign_id
-            WHERE \(filter)
+            FROM training_enrollments e CROSS JOIN users u CROSS JOIN training_campaigns c
+            WHERE u.id = e.user_id AND c.id = e.campaign_id AND \(filter)
             """
-        let total = try await db.sql.raw("SELECT COUNT(DISTINCT e.user_id) AS total \(from)").first()?
-            .decode(column: "total", as: Int.self) ?? 0
+        let db = self.db
+        let totalKey = "overdue:\(clientID):\(department ?? ""):\(managerID?.uuidString ?? "")"
+        let total = try await ListTotals.total(key: totalKey, bounded: {
+            try await db.sql.raw("""
+                SELECT COUNT(*) AS total FROM (SELECT DISTINCT e.user_id \(from) LIMIT \(bind: ListTotals.exactLimit + 1)) AS people
+                """).first()?.decode(column: "total", as: Int.self) ?? 0
+        }, full: {
+            try await db.sql.raw("SELECT COUNT(DISTINCT e.user_id) AS total \(from)").first()?
+                .decode(column: "total", as: Int.self) ?? 0
+        })
+        // Each person's oldest overdue assignment, in due order, without grouping the whole client: the walk follows
+        // the (client, due) index and keeps a row only when the person has no older overdue one, so it stops as soon
+        // as the page is full.
+        let now = self.now
         let userRows = try await db.sql.raw("""
-            SELECT e.user_id AS user_id, MIN(e.due_at) AS oldest \(from)
-            GROUP BY e.user_id ORDER BY oldest, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
+            SELECT e.user_id AS user_id, e.due_at AS oldest \(from)
+              AND NOT EXISTS (
+                SELECT 1 FROM training_enrollments o JOIN training_campaigns oc ON oc.id = o.campaign_id
+                WHERE o.user_id = e.user_id AND o.client_id = e.client_id AND o.status <> 'completed'
+                  AND o.due_at < \(bind: now) AND oc.status IN ('active', 'completed')
+                  AND (o.due_at < e.due_at OR (o.due_at = e.due_at AND o.id < e.id)))
+            ORDER BY e.due_at, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
             """).all()
         let userIDs = try userRows.map { try $0.decode(column: "user_id", as: UUID.self) }
-        let meta = PaginationMeta(page: page.page, perPage: page.perPage, total: total)
+        let meta = PaginationMeta(page: page.page, perPage: page.perPage, total: total.count, estimated: total.estimated)
         guard !userIDs.isEmpty else { return PageResult(items: [], meta: meta) }
         let users = Dictionary(uniqueKeysWithValues: try await User.query(on: db).filter(\.$id ~~ userIDs).all().map { ($0.id!, $0) })
         let enrollments = try await Enrollment.query(on: db)
@@ -67,5 +86,30 @@ struct OverdueService: Sendable {
                        items: items)
         }
         return PageResult(items: rows, meta: meta)
+    }
+}
+
+/// The overdue list walks a client's open assignments in due order and probes each person's older ones; auto-enrolment
+/// probes (campaign, person).
+struct CreateOverdueIndexes: AsyncMigration {
+    static let indexes: [(name: String, columns: String)] = [
+        ("training_enrollments_open_due_idx", "client_id, due_at, user_id"),
+        ("training_enrollments_open_user_idx", "user_id, due_at"),
+    ]
+
+    func prepare(on database: any Database) async throws {
+        for index in Self.indexes {
+            try await database.sql.raw("""
+                CREATE INDEX IF NOT EXISTS \(ident: index.name) ON training_enrollments (\(unsafeRaw: index.columns)) WHERE status <> 'completed'
+                """).run()
+        }
+        // Auto-enrolment asks "is this person in the campaign yet?" for each person of the audience.
+        try await database.createIndex(on: Enrollment.schema, name: "training_enrollments_campaign_user_idx",
+                                       columns: ["campaign_id", "user_id"])
+    }
+
+    func revert(on database: any Database) async throws {
+        for index in Self.indexes { try await database.sql.raw("DROP INDEX IF EXISTS \(ident: index.name)").run() }
+        try await database.sql.raw("DROP INDEX IF EXISTS training_enrollments_campaign_user_idx").run()
     }
 }

@@ -164,4 +164,20 @@ import VaporTesting
             #expect(try await User.query(on: app.db).filter(\.$email == "p1@big.test").first()?.$client.id == tenant.client.id)
         }
     }
+
+    @Test func aHostileFileIsRefusedWithoutHoldingItInMemory() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let openQuote = "first_name,last_name,email\nA,B,a@hostile.test\n\"" + String(repeating: "x", count: 70_000)
+            let response = try await app.send(.POST, "/api/v1/users/import", token: tenant.token, body: openQuote,
+                                              contentType: HTTPMediaType(type: "text", subType: "csv"))
+            expectError(response, .badRequest, "VALIDATION_ERROR")
+            #expect(JSON(response)["error"]["details"]["file"][0].string?.contains("longer than") == true)
+            let commas = "first_name,last_name,email\n" + String(repeating: ",", count: 1_000)
+            let wide = try await app.send(.POST, "/api/v1/users/import", token: tenant.token, body: commas,
+                                          contentType: HTTPMediaType(type: "text", subType: "csv"))
+            expectError(wide, .badRequest, "VALIDATION_ERROR")
+            #expect(try await User.query(on: app.db).filter(\.$client.$id == tenant.client.id!).count() == 1, "nothing half-imported")
+        }
+    }
 }

@@ -89,6 +89,11 @@ import Vapor
                 for worker in workers { group.addTask { try await worker.runDue(app: app, concurrency: 5) } }
                 return try await group.reduce(0, +)
             }
+            if ran != 60 {
+                for job in try await Job.query(on: app.db).all() where job.status != "done" {
+                    print("DIAG job \(job.payload) \(job.status) runAt=\(job.runAt) now=\(Date()) attempts=\(job.attempts) by=\(job.lockedBy ?? "-") err=\(job.lastError ?? "-")")
+                }
+            }
             #expect(ran == 60)
             #expect(runs.withLockedValue { $0 }.sorted() == Array(0..<60))
             #expect(try await Job.query(on: app.db).filter(\.$status == "done").count() == 60)

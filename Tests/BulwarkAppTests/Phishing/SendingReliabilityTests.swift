@@ -107,6 +107,32 @@ final class ScriptedMailer: Mailer, Sendable {
         }
     }
 
+    @Test func campaignsHeldBackByASlowProfileDoNotCrowdOutOtherTenants() async throws {
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let mailer = ScriptedMailer()
+            app.phishingMailerOverride = mailer
+            // Tenant A: nine backlogged campaigns, launched first, behind a profile allowed one message a minute.
+            let (slowTenant, first) = try await launchedCampaign(app, people: 3, name: "Slow")
+            let slowProfile = try #require(try await PhishingCampaign.find(UUID(uuidString: first), on: app.db)?.sendingProfileID)
+            for _ in 0..<8 {
+                _ = try await PhishingFactory.launched(app, tenant: slowTenant, profileID: slowProfile.wire,
+                                                       templates: [try await PhishingFactory.builtinTemplate(app)])
+            }
+            try await SendingProfile.query(on: app.db).filter(\.$id == slowProfile).set(\.$throttlePerMinute, to: 1).update()
+            try await app.db.sql.raw("UPDATE phishing_simulations SET send_at = \(bind: clock.now().addingTimeInterval(-3600))").run()
+            // Tenant B, launched last, on its own profile.
+            let (_, other) = try await launchedCampaign(app, people: 5, name: "Other")
+            clock.advance(by: 1)
+            try await PhishingSender(context: .test(app)).sendDue()
+            clock.advance(by: 2)
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(try await statuses(app, other) == ["sent": 6], "the other tenant is served at once")
+            #expect(mailer.recipients.filter { $0.hasSuffix("@slow.test") || $0.contains("slow") }.count <= 1,
+                    "the slow profile stays at its rate")
+        }
+    }
+
     @Test func eachOutcomeIsCommittedBeforeTheNextMessageGoesOut() async throws {
         try await withBulwark { app in
             let seen = NIOLockedValueBox<[(delivered: Int, stored: Int)]>([])
