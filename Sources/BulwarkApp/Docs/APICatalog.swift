@@ -29,7 +29,7 @@ enum APICatalog {
         .init(method: .POST, path: "/api/v3/auth/logout-user", summary: "Log out: revoke the presented session or token", tag: "Auth (v3)", auth: true),
         .init(method: .GET, path: "/api/v3/auth/logout-user", summary: "Log out (the seed names no method; GET works too)", tag: "Auth (v3)", auth: true),
         .init(method: .GET, path: "/api/v4/users", summary: "Users the caller may see", tag: "Users (v4)", auth: true,
-              query: pageQuery + ["role", "company_id"]),
+              query: pageQuery + ["cursor", "role", "company_id"]),
         .init(method: .GET, path: "/api/v3/companies", summary: "Companies the caller may see", tag: "Companies", auth: true, query: pageQuery),
         .init(method: .GET, path: "/api/v3/companies/{companyId}", summary: "One company", tag: "Companies", auth: true),
         .init(method: .GET, path: "/api/v3/companies/{companyId}/clients", summary: "Clients of a company", tag: "Clients", auth: true,
@@ -40,7 +40,7 @@ enum APICatalog {
               requiredBody: ["name"], responseStatus: 201),
         // Seed 000
         .init(method: .GET, path: "/api/v1/users", summary: "List users with pagination and filtering", tag: "Users", auth: true,
-              query: pageQuery + ["search", "role", "status", "department", "manager_id", "sort"]),
+              query: pageQuery + ["cursor", "search", "role", "status", "department", "manager_id", "sort"]),
         .init(method: .POST, path: "/api/v1/users", summary: "Create a user", tag: "Users", auth: true,
               body: userBody, requiredBody: ["first_name", "last_name", "email"], responseStatus: 201),
         .init(method: .POST, path: "/api/v1/users/import", summary: "Import users from CSV (first_name,last_name,email,position,department,manager_email)",

@@ -30,6 +30,8 @@ enum OpenAPIDocument {
                     "Pagination": ["type": "object", "properties": [
                         "current_page": ["type": "integer"], "per_page": ["type": "integer"],
                         "total": ["type": "integer"], "last_page": ["type": "integer"],
+                        "total_estimated": ["type": "boolean", "description": "Present (true) when total is the count of a moment ago (lists above 10,000 rows)"],
+                        "next_cursor": ["type": "string", "description": "Lists with cursor paging: pass as cursor for the next page; absent on the last"],
                     ]],
                 ],
             ],

@@ -15,6 +15,8 @@ enum QueryParameter {
             return ["type": "string", "enum": ["csv", "json"], "default": "csv"]
         case "depth":
             return ["type": "string", "enum": ["direct", "all"], "default": "direct"]
+        case "cursor":
+            return ["type": "string", "description": "The previous page's pagination.next_cursor: the page after it, by position in the order"]
         case "sort":
             return ["type": "string", "description": "A field name; prefix - for descending"]
         case let name where name.hasSuffix("_id") || name.hasSuffix("Id"):

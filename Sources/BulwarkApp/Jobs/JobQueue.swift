@@ -40,18 +40,28 @@ struct JobQueue: Sendable {
     func claim(limit: Int, worker: String, excludingKinds: [String] = []) async throws -> [Job] {
         let now = clock.now()
         let expired = now.addingTimeInterval(-lease)
-        let lock = db.sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
         let kinds: SQLQueryString = excludingKinds.isEmpty ? "" : "AND kind NOT IN (\(binds: excludingKinds))"
-        let ids = try await db.sql.raw("""
-            UPDATE jobs SET status = 'running', locked_at = \(bind: now), locked_by = \(bind: worker), attempts = attempts + 1
-            WHERE id IN (
-                SELECT id FROM jobs
-                WHERE ((status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: expired)))
-                  \(kinds)
-                ORDER BY run_at LIMIT \(bind: limit) \(unsafeRaw: lock)
-            )
-            RETURNING id
-            """).all().map { try $0.decode(column: "id", as: UUID.self) }
+        let due: SQLQueryString = """
+            SELECT id FROM jobs
+            WHERE ((status = 'queued' AND run_at <= \(bind: now)) OR (status = 'running' AND locked_at < \(bind: expired)))
+              \(kinds)
+            ORDER BY run_at LIMIT \(bind: limit)
+            """
+        let set: SQLQueryString = """
+            SET status = 'running', locked_at = \(bind: now), locked_by = \(bind: worker), attempts = attempts + 1
+            """
+        let ids: [UUID]
+        if db.sql.dialect.name == "postgresql" {
+            // A CTE runs once: `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be evaluated again per row under
+            // concurrency and claim more than `limit` rows, which nobody would then run.
+            ids = try await db.sql.raw("""
+                WITH next AS (\(due) FOR UPDATE SKIP LOCKED)
+                UPDATE jobs \(set) FROM next WHERE jobs.id = next.id RETURNING jobs.id
+                """).all().map { try $0.decode(column: "id", as: UUID.self) }
+        } else {
+            ids = try await db.sql.raw("UPDATE jobs \(set) WHERE id IN (\(due)) RETURNING id").all()
+                .map { try $0.decode(column: "id", as: UUID.self) }
+        }
         guard !ids.isEmpty else { return [] }
         var runnable: [Job] = []
         for job in try await Job.query(on: db).filter(\.$id ~~ ids).sort(\.$runAt).all() {

@@ -79,7 +79,10 @@ final class JobWorker: Sendable {
                 var claimed: Job?
                 if runningKinds.count < concurrency {
                     do {
-                        claimed = try await queue.claim(limit: 1, worker: name, excludingKinds: runningKinds).first
+                        let jobs = try await queue.claim(limit: 1, worker: name, excludingKinds: runningKinds)
+                        claimed = jobs.first
+                        // Never more than asked for; if so, the extra goes straight back rather than wait out its lease.
+                        for extra in jobs.dropFirst() { try await queue.handBack(extra, worker: name) }
                     } catch {
                         // A claim that fails (the database busy or away) must not cancel the jobs already running.
                         app.logger.warning("Job worker: claiming failed: \(String(describing: error))")

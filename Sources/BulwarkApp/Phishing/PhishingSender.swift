@@ -102,18 +102,24 @@ struct PhishingSender: Sendable {
         guard limit > 0 else { return [] }
         let now = context.now
         let expired = now.addingTimeInterval(-context.lease)
-        let lock = db.sql.dialect.name == "postgresql" ? "FOR UPDATE OF s SKIP LOCKED" : ""
-        let ids = try await db.sql.raw("""
-            UPDATE phishing_simulations SET send_status = 'sending', claimed_at = \(bind: now), claimed_by = \(bind: context.worker)
-            WHERE id IN (
-                SELECT s.id FROM phishing_simulations s
-                WHERE s.campaign_id = \(bind: campaignID)
-                  AND ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
-                       OR (s.send_status = 'sending' AND s.claimed_at < \(bind: expired)))
-                  AND EXISTS (SELECT 1 FROM phishing_campaigns c WHERE c.id = s.campaign_id AND c.status IN ('scheduled', 'sending'))
-                ORDER BY s.send_at LIMIT \(bind: limit) \(unsafeRaw: lock)
-            ) RETURNING id
-            """).all().map { try $0.decode(column: "id", as: UUID.self) }
+        let due: SQLQueryString = """
+            SELECT s.id FROM phishing_simulations s
+            WHERE s.campaign_id = \(bind: campaignID)
+              AND ((s.send_status = 'queued' AND s.send_at <= \(bind: now))
+                   OR (s.send_status = 'sending' AND s.claimed_at < \(bind: expired)))
+              AND EXISTS (SELECT 1 FROM phishing_campaigns c WHERE c.id = s.campaign_id AND c.status IN ('scheduled', 'sending'))
+            ORDER BY s.send_at LIMIT \(bind: limit)
+            """
+        let set: SQLQueryString = "SET send_status = 'sending', claimed_at = \(bind: now), claimed_by = \(bind: context.worker)"
+        // On PostgreSQL a CTE, evaluated once (see `JobQueue.claim`): never more than the throttle allows.
+        let ids = try await (db.sql.dialect.name == "postgresql"
+            ? db.sql.raw("""
+                WITH next AS (\(due) FOR UPDATE OF s SKIP LOCKED)
+                UPDATE phishing_simulations \(set) FROM next WHERE phishing_simulations.id = next.id
+                RETURNING phishing_simulations.id
+                """)
+            : db.sql.raw("UPDATE phishing_simulations \(set) WHERE id IN (\(due)) RETURNING id"))
+            .all().map { try $0.decode(column: "id", as: UUID.self) }
         guard !ids.isEmpty else { return [] }
         return try await Simulation.query(on: db).filter(\.$id ~~ ids).sort(\.$sendAt).all()
     }
