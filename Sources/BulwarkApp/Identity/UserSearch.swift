@@ -100,23 +100,21 @@ struct CreateUserSearchIndex: AsyncMigration {
 /// Lists of people read the rows that are not deleted, in the list's order: partial indexes that hold exactly those
 /// (the queries say `status <> 'deleted'` literally, so both databases can use them), with the sort columns.
 struct CreateUserListIndexes: AsyncMigration {
-    static let indexes: [(name: String, columns: String)] = [
-        ("users_client_names_live_idx", "client_id, last_name, first_name, id"),
-        ("users_created_live_idx", "created_at, id"),
-        ("users_client_created_live_idx", "client_id, created_at, id"),
-        ("users_company_created_live_idx", "company_id, created_at, id"),
+    static let indexes: [(name: String, columns: [String])] = [
+        ("users_client_names_live_idx", ["client_id", "last_name", "first_name", "id"]),
+        ("users_created_live_idx", ["created_at", "id"]),
+        ("users_client_created_live_idx", ["client_id", "created_at", "id"]),
+        ("users_company_created_live_idx", ["company_id", "created_at", "id"]),
     ]
 
     func prepare(on database: any Database) async throws {
         for index in Self.indexes {
-            try await database.sql.raw("""
-                CREATE INDEX IF NOT EXISTS \(ident: index.name) ON users (\(unsafeRaw: index.columns)) WHERE \(unsafeRaw: User.notDeleted)
-                """).run()
+            try await database.createIndex(on: User.schema, name: index.name, columns: index.columns, partial: User.notDeleted)
         }
     }
 
     func revert(on database: any Database) async throws {
-        for index in Self.indexes { try await database.sql.raw("DROP INDEX IF EXISTS \(ident: index.name)").run() }
+        for index in Self.indexes { try await database.dropIndex(index.name) }
     }
 }
 

@@ -156,8 +156,8 @@ struct CreateSimulationCampaignDueIndex: AsyncMigration {
     }
 
     func revert(on database: any Database) async throws {
-        try await database.sql.raw("DROP INDEX IF EXISTS phishing_simulations_campaign_due_idx").run()
-        try await database.sql.raw("DROP INDEX IF EXISTS phishing_simulations_campaign_sent_idx").run()
+        try await database.dropIndex("phishing_simulations_campaign_due_idx")
+        try await database.dropIndex("phishing_simulations_campaign_sent_idx")
     }
 }
 

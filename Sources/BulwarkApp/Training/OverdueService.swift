@@ -101,16 +101,15 @@ struct OverdueService: Sendable {
 /// The overdue list walks a client's open assignments in due order and probes each person's older ones; auto-enrolment
 /// probes (campaign, person).
 struct CreateOverdueIndexes: AsyncMigration {
-    static let indexes: [(name: String, columns: String)] = [
-        ("training_enrollments_open_due_idx", "client_id, due_at, user_id"),
-        ("training_enrollments_open_user_idx", "user_id, due_at"),
+    static let indexes: [(name: String, columns: [String])] = [
+        ("training_enrollments_open_due_idx", ["client_id", "due_at", "user_id"]),
+        ("training_enrollments_open_user_idx", ["user_id", "due_at"]),
     ]
 
     func prepare(on database: any Database) async throws {
         for index in Self.indexes {
-            try await database.sql.raw("""
-                CREATE INDEX IF NOT EXISTS \(ident: index.name) ON training_enrollments (\(unsafeRaw: index.columns)) WHERE status <> 'completed'
-                """).run()
+            try await database.createIndex(on: Enrollment.schema, name: index.name, columns: index.columns,
+                                           partial: "status <> 'completed'")
         }
         // Auto-enrolment asks "is this person in the campaign yet?" for each person of the audience.
         try await database.createIndex(on: Enrollment.schema, name: "training_enrollments_campaign_user_idx",
@@ -118,7 +117,7 @@ struct CreateOverdueIndexes: AsyncMigration {
     }
 
     func revert(on database: any Database) async throws {
-        for index in Self.indexes { try await database.sql.raw("DROP INDEX IF EXISTS \(ident: index.name)").run() }
-        try await database.sql.raw("DROP INDEX IF EXISTS training_enrollments_campaign_user_idx").run()
+        for index in Self.indexes { try await database.dropIndex(index.name) }
+        try await database.dropIndex("training_enrollments_campaign_user_idx")
     }
 }
