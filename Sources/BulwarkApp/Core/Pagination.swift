@@ -24,16 +24,6 @@ struct PaginationMeta: Encodable, Sendable {
         self.lastPage = max(1, (total + perPage - 1) / perPage)
         self.totalEstimated = estimated ? true : nil
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(currentPage, forKey: .currentPage)
-        try container.encode(perPage, forKey: .perPage)
-        try container.encode(total, forKey: .total)
-        try container.encode(lastPage, forKey: .lastPage)
-        try container.encodeIfPresent(totalEstimated, forKey: .totalEstimated)
-        try container.encodeIfPresent(nextCursor, forKey: .nextCursor)
-    }
 }
 
 struct PageResult<T: Encodable>: Encodable {
