@@ -87,6 +87,7 @@ func configure(_ app: Application, settings: Settings) async throws {
 private func registerJobs(_ app: Application) {
     let worker = app.jobWorker
     worker.register(TrainingSyncJob())
+    worker.register(TrainingEnrolmentJob())
     worker.register(EscalationScanJob())
     worker.register(TrainingReminderJob())
     worker.register(PhishingSendJob())

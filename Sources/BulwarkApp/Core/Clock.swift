@@ -10,6 +10,13 @@ struct SystemClock: Clock {
     func now() -> Date { Date() }
 }
 
+/// One instant, for work stamped with the time of the request that caused it.
+struct FixedClock: Clock {
+    let instant: Date
+    init(_ instant: Date) { self.instant = instant }
+    func now() -> Date { instant }
+}
+
 /// A clock tests set and advance by hand.
 final class ManualClock: Clock, @unchecked Sendable {
     // Safe: every access to `current` goes through `lock`.

@@ -155,12 +155,14 @@ struct PhishingCampaignService: Sendable {
                 """).first() != nil else {
                 throw APIError.conflict("This campaign was already launched.")
             }
-            let people = try await Audience(type: campaign.audienceType, values: campaign.audienceValues)
-                .people(of: client.id!, on: db).sort(\.$id).all()
+            // Only the audience's ids are held (16 bytes a person), shuffled so the send order says nothing about
+            // departments or sign-up order; each batch's names and addresses are read as it is written.
+            let audience = Audience(type: campaign.audienceType, values: campaign.audienceValues)
+            let people = try await Self.ids(of: audience, clientID: client.id!, db: db).shuffled()
             guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
             var spacing = 60 / perMinute
             if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(people.count)) }
-            try await Self.insertSimulations(for: people.shuffled(), campaign: campaign, clientID: client.id!, start: start,
+            try await Self.insertSimulations(for: people, of: audience, campaign: campaign, clientID: client.id!, start: start,
                                              spacing: spacing, domain: domain, db: db)
             try await AuditService(db: db, now: now).record(
                 AuditEvent("phishing_campaign.launched", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,
@@ -171,24 +173,42 @@ struct PhishingCampaignService: Sendable {
         campaign.launchedAt = now
     }
 
-    private static func insertSimulations(for ordered: [User], campaign: PhishingCampaign, clientID: UUID, start: Date,
-                                          spacing: TimeInterval, domain: String, db: any Database) async throws {
+    private static func ids(of audience: Audience, clientID: UUID, db: any Database) async throws -> [UUID] {
+        var ids: [UUID] = []
+        while true {
+            let query = audience.people(of: clientID, on: db).field(\.$id).sort(\.$id).limit(10_000)
+            if let last = ids.last { query.filter(\.$id > last) }
+            let batch = try await query.all().compactMap(\.id)
+            ids += batch
+            if batch.count < 10_000 { return ids }
+        }
+    }
+
+    private static func insertSimulations(for ordered: [UUID], of audience: Audience, campaign: PhishingCampaign, clientID: UUID,
+                                          start: Date, spacing: TimeInterval, domain: String, db: any Database) async throws {
         let templates = campaign.templateIDs
         for chunkStart in stride(from: 0, to: ordered.count, by: 500) {
+            let chunk = ordered[chunkStart..<min(chunkStart + 500, ordered.count)]
+            let people = Dictionary(try await audience.people(of: clientID, on: db).filter(\.$id ~~ Array(chunk))
+                .field(\.$id).field(\.$email).field(\.$firstName).field(\.$lastName).field(\.$department).field(\.$position)
+                .all().map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
             var insert = db.sql.insert(into: Simulation.schema)
                 .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
                          "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
-            for index in chunkStart..<min(chunkStart + 500, ordered.count) {
-                let person = ordered[index]
+            var rows = 0
+            for (index, id) in zip(chunk.indices, chunk) {
+                // Read in the same transaction as the ids, so nobody named has gone meanwhile.
+                guard let person = people[id] else { continue }
                 let template = campaign.templateAssignment == "ab" ? templates[index % templates.count] : templates.randomElement()!
                 insert = insert.values(
-                    SQLBind(UUID()), SQLBind(clientID), SQLBind(campaign.id!), SQLBind(person.id!), SQLBind(template),
+                    SQLBind(UUID()), SQLBind(clientID), SQLBind(campaign.id!), SQLBind(id), SQLBind(template),
                     SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
                     SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
                     SQLBind(start.addingTimeInterval(Double(index) * spacing)), SQLBind(0),
                     SQLBind("<\(UUID().uuidString.lowercased())@\(domain)>"))
+                rows += 1
             }
-            try await insert.run()
+            if rows > 0 { try await insert.run() }
         }
     }
 

@@ -7,6 +7,8 @@ struct CampaignService: Sendable {
     let db: any Database
     let actor: AuditActor
     let now: Date
+    /// People enrolled before a launch or a change answers; the queued `TrainingEnrolmentJob` enrols the rest.
+    var peopleEnrolledInline = 2_000
 
     /// Allowed status moves; launching (scheduled/active) enrols the audience once the start time has come.
     static let transitions: [String: Set<String>] = [
@@ -103,7 +105,7 @@ struct CampaignService: Sendable {
                            clientID: client.id), by: actor)
         }
         if let target, target != campaign.status { try await move(campaign, to: target, in: client) }
-        if campaign.status == "active" { try await enrollAudience(of: campaign) }
+        else if campaign.status == "active" { try await startEnrolment(of: campaign) }
         return campaign
     }
 
@@ -197,8 +199,10 @@ struct CampaignService: Sendable {
         let now = self.now
         let newStatus = status
         let campaignID = campaign.id!
-        // The status and the enrolments land together: an active campaign never lacks its audience after a crash. The
-        // move applies only from the status read (a second activation at once, by a scan or a person, changes nothing).
+        // The status and the job that enrols the audience land together, so an active campaign never stays without
+        // its audience after a crash; the enrolment itself runs in batches after the commit (a million people in one
+        // transaction would hold the writer for minutes). The move applies only from the status read (a second
+        // activation at once, by a scan or a person, changes nothing).
         try await db.transaction { db in
             guard try await db.sql.raw("""
                 UPDATE training_campaigns SET status = \(bind: newStatus) WHERE id = \(bind: campaignID) AND status = \(bind: previous)
@@ -210,56 +214,9 @@ struct CampaignService: Sendable {
             try await AuditService(db: db, now: now).record(
                 AuditEvent("campaign.status_changed", target: ("campaign", campaign.id), companyID: client.$company.id,
                            clientID: client.id, details: ["from": .string(previous), "to": .string(newStatus)]), by: actor)
-            if newStatus == "active" { try await enrollAudience(of: campaign, on: db) }
+            if newStatus == "active" { try await Self.queueEnrolment(of: campaignID, on: db, now: now) }
         }
-    }
-
-    /// Users the campaign's audience names right now (active people of the client).
-    func audienceQuery(of campaign: TrainingCampaign, on db: (any Database)? = nil) -> QueryBuilder<User> {
-        Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db ?? self.db)
-    }
-
-    /// Enrols every audience member in every module, skipping existing enrolments. Idempotent; batched inserts.
-    /// `newcomersOnly` (the recurring auto-enrolment) looks only at people with no enrolment in the campaign yet, so a
-    /// large audience costs an index probe per person rather than a fresh insert attempt every minute.
-    @discardableResult
-    func enrollAudience(of campaign: TrainingCampaign, on database: (any Database)? = nil, batchSize: Int = 500,
-                        newcomersOnly: Bool = false) async throws -> Int {
-        let db = database ?? self.db
-        var inserted = 0
-        var lastID: UUID?
-        while true {
-            let query = audienceQuery(of: campaign, on: db).field(\.$id).sort(\.$id).limit(batchSize)
-            if newcomersOnly {
-                query.filter(.sql(embed: """
-                    NOT EXISTS (SELECT 1 FROM training_enrollments x WHERE x.campaign_id = \(bind: campaign.id!) AND x.user_id = users.id)
-                    """))
-            }
-            if let lastID { query.filter(\.$id > lastID) }
-            let userIDs = try await query.all().compactMap(\.id)
-            guard let last = userIDs.last else { break }
-            lastID = last
-            let rows = userIDs.flatMap { userID in campaign.moduleIDs.map { (userID, $0) } }
-            for start in stride(from: 0, to: rows.count, by: batchSize) {
-                try await Self.enroll(Array(rows[start..<min(start + batchSize, rows.count)]), in: campaign, db: db, now: now)
-            }
-            inserted += rows.count
-        }
-        return inserted
-    }
-
-    /// Inserts not-started enrolments for (user, module) pairs, skipping pairs the campaign already has.
-    static func enroll(_ pairs: [(userID: UUID, moduleID: UUID)], in campaign: TrainingCampaign, db: any Database, now: Date) async throws {
-        guard !pairs.isEmpty else { return }
-        var insert = db.sql.insert(into: Enrollment.schema)
-            .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts",
-                     "completed_lessons", "due_at", "created_at")
-        for (userID, moduleID) in pairs {
-            insert = insert.values(SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
-                                   SQLBind(userID), SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"),
-                                   SQLBind(campaign.dueAt), SQLBind(now))
-        }
-        try await insert.ignoringConflicts(with: ["campaign_id", "module_id", "user_id"]).run()
+        if newStatus == "active" { await enrollFirstPeople(of: campaign) }
     }
 
     /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones.

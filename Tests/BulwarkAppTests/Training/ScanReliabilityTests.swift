@@ -5,7 +5,7 @@ import SQLKit
 import Testing
 import Vapor
 
-/// Issue 8, items 7 and 8: activation in one transaction; escalations and reminders recorded before they are sent,
+/// Issue 8, items 7 and 8 (and issue 9's batched enrolment): activation with its enrolment job; escalations and reminders recorded before they are sent,
 /// never twice from two scans, never starved by people who cannot be mailed.
 @Suite struct ScanReliabilityTests {
     private func escalation(_ app: Application, _ mailer: RecordingMailer, _ clock: ManualClock) -> EscalationService {
@@ -109,22 +109,71 @@ import Vapor
         }
     }
 
-    @Test func activationAndEnrolmentLandTogetherOrNotAtAll() async throws {
+    /// The enrolment job, queued with the move, for `campaign`.
+    private func enrolmentJobs(_ app: Application, _ campaign: TrainingCampaign) async throws -> [Job] {
+        try await Job.query(on: app.db).filter(\.$kind == TrainingEnrolmentJob.kind).all()
+            .filter { $0.payload.lowercased().contains(campaign.id!.wire) }
+    }
+
+    @Test func activationQueuesTheEnrolmentWithTheStatusAndTheJobEnrolsEveryoneElse() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
-            try await Factory.user(app, in: tenant)
-            let module = try await TrainingFactory.builtinModule(app)
-            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [module], status: "draft")
-            // The campaign names a module that no longer exists: the enrolments cannot be written.
-            campaign.moduleIDs = [module.id!, UUID()]
-            try await campaign.save(on: app.db)
-            let changes = try await AuditEntry.query(on: app.db).filter(\.$action == "campaign.status_changed").count()
-            let activated = try await app.send(.PUT, "/api/v1/campaigns/\(campaign.id!)", token: tenant.token, json: ["status": "active"])
-            #expect(activated.status == .internalServerError)
-            let stored = try #require(try await TrainingCampaign.find(campaign.id, on: app.db))
-            #expect(stored.status == "draft", "not active without its audience")
+            for _ in 0..<6 { try await Factory.user(app, in: tenant) }
+            let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "ransomware")]
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: modules, status: "draft")
+            let audience = try await CampaignService(db: app.db, actor: .system, now: app.clock.now()).audienceQuery(of: campaign).count()
+            #expect(audience == 7)
+            var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
+            service.peopleEnrolledInline = 3
+            try await service.move(campaign, to: "active", in: tenant.client)
+            #expect(try await TrainingCampaign.find(campaign.id, on: app.db)?.status == "active")
+            // The first people are enrolled in every module at once; the rest wait for the job queued with the move.
+            let enrolled = try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).all()
+            #expect(enrolled.count == 3 * 2)
+            #expect(Dictionary(grouping: enrolled, by: \.$user.id).values.allSatisfy { $0.count == 2 })
+            let jobs = try await enrolmentJobs(app, campaign)
+            #expect(jobs.count == 1 && jobs.first?.status == "queued")
+            // Run twice at once (a second worker, or a retry overlapping): everyone once in each module.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in ["a", "b"] {
+                    group.addTask {
+                        try await TrainingEnrolmentJob().run(payload: jobs[0].payload, context: .test(app, worker: worker))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let all = try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).all()
+            #expect(all.count == audience * 2)
+            #expect(Set(all.map { "\($0.$user.id)/\($0.$module.id)" }).count == audience * 2)
+        }
+    }
+
+    @Test func anEnrolmentJobStopsBetweenBatchesAtShutdownAndLeavesNoPersonHalfEnrolled() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for _ in 0..<5 { try await Factory.user(app, in: tenant) }
+            let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "ransomware")]
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: modules, status: "draft")
+            var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
+            service.peopleEnrolledInline = 0
+            try await service.move(campaign, to: "active", in: tenant.client)
             #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 0)
-            #expect(try await AuditEntry.query(on: app.db).filter(\.$action == "campaign.status_changed").count() == changes)
+            let batches = NIOLockedValueBox(0)
+            await #expect(throws: JobInterrupted.self) {
+                try await service.enrollAudience(of: campaign, batchSize: 2, shouldStop: {
+                    batches.withLockedValue { $0 += 1; return $0 > 2 }
+                })
+            }
+            let enrolled = try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).all()
+            #expect(enrolled.count == 2 * 2 * 2, "two whole batches of two people, two modules each")
+            // A paused campaign's job enrols nobody more; once active again, the job finishes the audience.
+            let job = try #require(try await enrolmentJobs(app, campaign).first)
+            try await TrainingCampaign.query(on: app.db).filter(\.$id == campaign.id!).set(\.$status, to: "completed").update()
+            try await TrainingEnrolmentJob().run(payload: job.payload, context: .test(app))
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 8)
+            try await TrainingCampaign.query(on: app.db).filter(\.$id == campaign.id!).set(\.$status, to: "active").update()
+            try await TrainingEnrolmentJob().run(payload: job.payload, context: .test(app))
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 6 * 2)
         }
     }
 
