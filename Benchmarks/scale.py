@@ -239,7 +239,14 @@ def run(label, people, seconds, database_url=None):
     started = time.time()
     campaign = api.call("POST", "/api/v1/campaigns", {"name": "Scale", "module_ids": [module], "audience": {"type": "all"},
                                                       "due_at": due, "status": "active"})["data"]["id"]
-    results.line(f"activating a campaign for {people:,} people (enrolment)", f"{time.time() - started:.1f} s")
+    answered = time.time() - started
+    # The first people are enrolled before the answer; a job enrols the rest in batches (progress in stats.enrolled).
+    audience = people + extra + 1
+    while api.call("GET", f"/api/v1/campaigns/{campaign}")["data"]["stats"]["enrolled"] < audience:
+        time.sleep(3)
+    enrolled = time.time() - started
+    results.line(f"activating a campaign for {audience:,} people", f"answered in {answered:.2f} s; everyone enrolled after "
+                 f"{enrolled:.1f} s ({fmt(audience / enrolled)} people/s)")
     # Everyone's due date moves a month back (SQLite keeps dates as seconds since 1970).
     if database_url:
         sql(database_url, work, "UPDATE training_enrollments SET due_at = now() - interval '30 days'")
@@ -261,7 +268,7 @@ def run(label, people, seconds, database_url=None):
     rows = max(sum(1 for _ in open(export)) - 1, 0) if os.path.exists(export) else 0
     export_rate = rows / elapsed if elapsed else 0
     results.line(f"training-completion export ({rows:,} rows)", f"{fmt(export_rate)} rows/s, peak RSS {fmt(peak, ' MB')}")
-    results.target("export ≥ 100,000 rows/s", f"{fmt(export_rate)} rows/s", export_rate >= 100_000 and rows == people + extra + 1)
+    results.target("export ≥ 100,000 rows/s", f"{fmt(export_rate)} rows/s", export_rate >= 100_000 and rows == audience)
     results.target("export peak RSS < 150 MB", fmt(peak, " MB"), peak < 150)
     time.sleep(5)
     results.target("RSS back near idle after the export (< 90 MB)", fmt(server.rss_mb(), " MB"), server.rss_mb() < 90)

@@ -156,7 +156,7 @@ enum BuiltinContent {
             hasher.update(data: Data(name.utf8))
             hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: directory(folder, app: app) + name)))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexString
     }
 
     static func syncIfChanged(folder: String, app: Application, sync: () async throws -> Void) async throws {

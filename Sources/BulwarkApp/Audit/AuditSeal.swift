@@ -34,7 +34,7 @@ enum AuditSeal {
     /// The MAC of a chain's head: its key, its last sequence number and its last entry's hash.
     static func mac(chainKey: String, seq: Int, hash: String, key: SymmetricKey) -> String {
         let text = ["audit-head", chainKey, String(seq), hash].joined(separator: "\u{1F}")
-        return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)).map { String(format: "%02x", $0) }.joined()
+        return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)).hexString
     }
 
     static func isValid(_ mac: String?, chainKey: String, seq: Int, hash: String, key: SymmetricKey) -> Bool {

@@ -75,7 +75,7 @@ struct AuditService: Sendable {
     static let chainOpened = "audit.chain_opened"
 
     static func hash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(text.utf8)).hexString
     }
 
     struct Filters: Sendable {

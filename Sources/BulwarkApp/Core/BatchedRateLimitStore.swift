@@ -31,7 +31,7 @@ final class BatchedRateLimitStore: RateLimitStore, Sendable {
         self.flushInterval = flushInterval
     }
 
-    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
+    func hit(key: String, rule: RateLimitRule, now: Date, db: @autoclosure () -> any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)
         let windowStart = nowSeconds - nowSeconds % rule.window
         let estimate = state.withLockedValue { state -> Int in
@@ -63,7 +63,7 @@ final class BatchedRateLimitStore: RateLimitStore, Sendable {
             state.counters[key] = counter
             return pending
         }
-        let totals = try await add([(key, windowStart, max(pending, 1))], on: db)
+        let totals = try await add([(key, windowStart, max(pending, 1))], on: db())
         let shared = totals[key] ?? estimate
         state.withLockedValue { state in
             if var counter = state.counters[key], counter.windowStart == windowStart {
@@ -109,8 +109,8 @@ final class BatchedRateLimitStore: RateLimitStore, Sendable {
         }
     }
 
-    private func scheduleFlush(_ db: any Database) {
-        database.withLockedValue { if $0 == nil { $0 = db } }
+    private func scheduleFlush(_ db: () -> any Database) {
+        database.withLockedValue { if $0 == nil { $0 = db() } }
         state.withLockedValue { state in
             guard state.flusher == nil else { return }
             let interval = flushInterval

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Vapor
 
 /// JSON key style of a route family: snake_case for /api/v1, /api/v3, /api/v4; camelCase for the tabletop family.
@@ -10,9 +11,13 @@ enum KeyStyle: Sendable {
 
     var encoder: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        // The same text as `.iso8601`, without an ICU formatter per date (a page of people has dozens).
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(ISO8601.string(date))
+        }
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        if self == .snake { encoder.keyEncodingStrategy = .convertToSnakeCase }
+        if self == .snake { encoder.keyEncodingStrategy = .custom { path in SnakeCaseKeys.key(for: path[path.count - 1]) } }
         return encoder
     }
 
@@ -28,6 +33,44 @@ enum KeyStyle: Sendable {
         }
         if self == .snake { decoder.keyDecodingStrategy = .convertFromSnakeCase }
         return decoder
+    }
+}
+
+/// `.convertToSnakeCase`, converting each distinct key once instead of on every encode.
+enum SnakeCaseKeys {
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private static let converted = NIOLockedValueBox([String: String]())
+
+    static func key(for key: any CodingKey) -> any CodingKey {
+        if key.intValue != nil { return key }
+        let name = key.stringValue
+        if let known = converted.withLockedValue({ $0[name] }) { return Key(stringValue: known) }
+        let snake = convert(name)
+        converted.withLockedValue { cache in if cache.count < 10_000 { cache[name] = snake } }
+        return Key(stringValue: snake)
+    }
+
+    /// Foundation's own conversion ("myURLProperty" → "my_url_property"), asked once per distinct key.
+    static func convert(_ key: String) -> String {
+        struct OneKey: Encodable {
+            let name: String
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(0, forKey: Key(stringValue: name))
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let data = try? encoder.encode(OneKey(name: key)),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Int],
+              let converted = object.keys.first else { return key }
+        return converted
     }
 }
 

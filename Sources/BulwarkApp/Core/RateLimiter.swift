@@ -20,7 +20,7 @@ struct RateLimitDecision: Sendable {
 
 /// Where fixed-window counters live.
 protocol RateLimitStore: Sendable {
-    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision
+    func hit(key: String, rule: RateLimitRule, now: Date, db: @autoclosure () -> any Database) async throws -> RateLimitDecision
     /// Writes whatever is counted but not yet stored (at shutdown).
     func flush() async
 }
@@ -32,10 +32,10 @@ extension RateLimitStore {
 /// Counters in the database, one write per request (kept as the exact reference; servers use
 /// `BatchedRateLimitStore`).
 struct DatabaseRateLimitStore: RateLimitStore {
-    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
+    func hit(key: String, rule: RateLimitRule, now: Date, db: @autoclosure () -> any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)
         let windowStart = nowSeconds - nowSeconds % rule.window
-        let sql = db.sql
+        let sql = db().sql
         // One atomic upsert per request: correct under concurrent processes on PostgreSQL and SQLite alike.
         let row = try await sql.raw("""
             INSERT INTO rate_limit_counters (bucket, window_start, hits) VALUES (\(bind: key), \(bind: windowStart), 1)
@@ -59,7 +59,7 @@ final class MemoryRateLimitStore: RateLimitStore, Sendable {
     static let sweepEvery = 10_000
     private let state = NIOLockedValueBox<(counters: [String: (windowEnd: Int, hits: Int)], hitsSinceSweep: Int)>(([:], 0))
 
-    func hit(key: String, rule: RateLimitRule, now: Date, db: any Database) async throws -> RateLimitDecision {
+    func hit(key: String, rule: RateLimitRule, now: Date, db: @autoclosure () -> any Database) async throws -> RateLimitDecision {
         let nowSeconds = Int(now.timeIntervalSince1970)
         let windowStart = nowSeconds - nowSeconds % rule.window
         let windowEnd = windowStart + rule.window

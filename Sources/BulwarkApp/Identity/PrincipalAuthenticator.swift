@@ -27,8 +27,20 @@ struct PrincipalAuthenticator: AsyncMiddleware {
         return principal
     }
 
+    /// `Authorization: Bearer <token>` as Vapor's `bearerAuthorization` reads it (two words between any spaces, the
+    /// scheme in any case), without splitting the header into an array of substrings on every request.
+    static func bearerToken(_ headers: HTTPHeaders) -> String? {
+        guard let value = headers.first(name: .authorization) else { return nil }
+        let words = value.drop { $0 == " " }
+        guard let gap = words.firstIndex(of: " "), words[..<gap].lowercased() == "bearer" else { return nil }
+        let token = words[gap...].drop { $0 == " " }
+        let end = token.firstIndex(of: " ") ?? token.endIndex
+        guard end > token.startIndex, token[end...].allSatisfy({ $0 == " " }) else { return nil }
+        return String(token[..<end])
+    }
+
     private func credentialPrincipal(_ request: Request) async throws -> Principal? {
-        if let bearer = request.headers.bearerAuthorization?.token {
+        if let bearer = Self.bearerToken(request.headers) {
             if bearer.hasPrefix(Self.apiKeyPrefix) { return try await apiKeyPrincipal(bearer, request) }
             return try await tokenPrincipal(bearer, request, viaCookie: false)
         }
