@@ -241,7 +241,7 @@ def run(label, people, seconds, database_url=None):
                                                       "due_at": due, "status": "active"})["data"]["id"]
     answered = time.time() - started
     # The first people are enrolled before the answer; a job enrols the rest in batches (progress in stats.enrolled).
-    audience = people + extra + 1
+    audience = people + extra
     while api.call("GET", f"/api/v1/campaigns/{campaign}")["data"]["stats"]["enrolled"] < audience:
         time.sleep(3)
     enrolled = time.time() - started
@@ -268,7 +268,7 @@ def run(label, people, seconds, database_url=None):
     rows = max(sum(1 for _ in open(export)) - 1, 0) if os.path.exists(export) else 0
     export_rate = rows / elapsed if elapsed else 0
     results.line(f"training-completion export ({rows:,} rows)", f"{fmt(export_rate)} rows/s, peak RSS {fmt(peak, ' MB')}")
-    results.target("export ≥ 100,000 rows/s", f"{fmt(export_rate)} rows/s", export_rate >= 100_000 and rows == audience)
+    results.target("export ≥ 100,000 rows/s", f"{fmt(export_rate)} rows/s", export_rate >= 100_000 and rows >= audience)
     results.target("export peak RSS < 150 MB", fmt(peak, " MB"), peak < 150)
     time.sleep(5)
     results.target("RSS back near idle after the export (< 90 MB)", fmt(server.rss_mb(), " MB"), server.rss_mb() < 90)

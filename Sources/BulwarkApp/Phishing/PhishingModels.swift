@@ -164,6 +164,16 @@ final class Simulation: Model, @unchecked Sendable {
     @OptionalField(key: "reported_at") var reportedAt: Date?
 
     init() {}
+
+    /// Listed by hand (`ModelPropertiesTests` checks the list against reflection): Fluent's default finds them by
+    /// reflection on every row it reads or writes, which was a fifth of a list's CPU.
+    var properties: [any AnyProperty] {
+        [
+            _id, _clientID, _campaign, _userID, _templateID, _token, _email, _firstName, _lastName, _department,
+            _position, _sendStatus, _stage, _sendAt, _claimedAt, _claimedBy, _attempts, _error, _messageID, _sentAt,
+            _openedAt, _clickedAt, _submittedAt, _reportedAt
+        ]
+    }
 }
 
 /// One tracking event, kept even when flagged as a scanner so the timeline is complete.
