@@ -1,3 +1,6 @@
+import Foundation
+import SQLKit
+
 /// Lowercase hexadecimal of bytes (digests, tokens). `String(format: "%02x")` per byte built a formatter each time
 /// and was a tenth of every authenticated request's CPU.
 extension Sequence where Element == UInt8 {
@@ -10,5 +13,57 @@ extension Sequence where Element == UInt8 {
             bytes.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension UUID {
+    /// `uuidString.lowercased()`, the form every response uses, without `uuid_unparse`'s printf.
+    var lowercasedString: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            let hex = Array(bytes.hexString.utf8)
+            var text: [UInt8] = []
+            text.reserveCapacity(36)
+            for (index, digit) in hex.enumerated() {
+                if index == 8 || index == 12 || index == 16 || index == 20 { text.append(UInt8(ascii: "-")) }
+                text.append(digit)
+            }
+            return String(decoding: text, as: UTF8.self)
+        }
+    }
+}
+
+extension UUID {
+    /// Parses the 36-character form in either case; `UUID(uuidString:)` goes through `sscanf`, a tenth of an export.
+    init?(hexText text: String) {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        var high: UInt8?
+        var position = 0
+        for char in text.utf8 {
+            defer { position += 1 }
+            if position == 8 || position == 13 || position == 18 || position == 23 {
+                guard char == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let value: UInt8
+            switch char {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = char - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = char - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = char - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let first = high { bytes.append(first << 4 | value); high = nil } else { high = value }
+        }
+        guard position == 36, bytes.count == 16 else { return nil }
+        self.init(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                         bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+extension SQLRow {
+    /// A UUID column, parsed without `sscanf` where the database hands it over as text (SQLite).
+    func decodeUUID(column: String) throws -> UUID {
+        if let text = try? decode(column: column, as: String.self), let id = UUID(hexText: text) { return id }
+        return try decode(column: column, as: UUID.self)
     }
 }

@@ -27,8 +27,8 @@ struct ExportsController: RouteCollection {
         var cells: [String] {
             let score: String = bestScore.map { String($0) } ?? ""
             let completed: String = completedAt.map { ISO8601.string($0) } ?? ""
-            return [enrollmentId.uuidString.lowercased(), userId.uuidString.lowercased(), name, email, department ?? "", campaignId.uuidString.lowercased(),
-                    campaignName, moduleId.uuidString.lowercased(), moduleTitle, status, String(progress), score, String(attempts),
+            return [enrollmentId.lowercasedString, userId.lowercasedString, name, email, department ?? "", campaignId.lowercasedString,
+                    campaignName, moduleId.lowercasedString, moduleTitle, status, String(progress), score, String(attempts),
                     ISO8601.string(dueAt), completed, certificateCode ?? ""]
         }
     }
@@ -75,9 +75,13 @@ struct ExportsController: RouteCollection {
             nextPage: { after in
                 // Keyset paging on the primary key (every page costs the same however deep the export goes), one joined
                 // query per page read as plain rows: building models for a million rows costs more than the query.
-                var conditions: [SQLQueryString] = ["e.client_id = \(bind: clientID)"]
+                // On SQLite the filter columns are kept off their indexes ("+"), so the page walks the primary key
+                // from the cursor and stops at the page size; otherwise, without statistics, it may take the campaign
+                // index and sort every remaining row of the campaign for each page.
+                let plain = db.sql.dialect.name == "sqlite" ? "+" : ""
+                var conditions: [SQLQueryString] = ["\(unsafeRaw: plain)e.client_id = \(bind: clientID)"]
                 if let after, let id = UUID(uuidString: after) { conditions.append("e.id > \(bind: id)") }
-                if let campaignID { conditions.append("e.campaign_id = \(bind: campaignID)") }
+                if let campaignID { conditions.append("\(unsafeRaw: plain)e.campaign_id = \(bind: campaignID)") }
                 switch status {
                 case "overdue": conditions.append("e.status <> 'completed' AND e.due_at < \(bind: now)")
                 case .some(let value): conditions.append("e.status = \(bind: value)")
@@ -97,14 +101,15 @@ struct ExportsController: RouteCollection {
                 let page = try rows.map { row in
                     let status = try row.decode(column: "status", as: String.self)
                     let dueAt = try row.decode(column: "due_at", as: Date.self)
-                    let name = "\(try row.decode(column: "first_name", as: String.self)) \(try row.decode(column: "last_name", as: String.self))"
+                    let first = try row.decode(column: "first_name", as: String.self)
+                    let last = try row.decode(column: "last_name", as: String.self)
                     return CompletionRow(
-                        enrollmentId: try row.decode(column: "id", as: UUID.self), userId: try row.decode(column: "user_id", as: UUID.self),
-                        name: name.trimmingCharacters(in: .whitespaces), email: try row.decode(column: "email", as: String.self),
+                        enrollmentId: try row.decodeUUID(column: "id"), userId: try row.decodeUUID(column: "user_id"),
+                        name: first.isEmpty || last.isEmpty ? (first + last).trimmingCharacters(in: .whitespaces) : "\(first) \(last)", email: try row.decode(column: "email", as: String.self),
                         department: try row.decode(column: "department", as: String?.self),
-                        campaignId: try row.decode(column: "campaign_id", as: UUID.self),
+                        campaignId: try row.decodeUUID(column: "campaign_id"),
                         campaignName: try row.decode(column: "campaign_name", as: String.self),
-                        moduleId: try row.decode(column: "module_id", as: UUID.self),
+                        moduleId: try row.decodeUUID(column: "module_id"),
                         moduleTitle: try row.decode(column: "module_title", as: String.self),
                         status: status != Enrollment.Status.completed.rawValue && dueAt < now ? "overdue" : status,
                         progress: try row.decode(column: "progress", as: Int.self),

@@ -55,3 +55,18 @@ import Vapor
         }
     }
 }
+
+extension WireEncodingTests {
+    @Test func uuidTextBothWays() {
+        for _ in 0..<200 {
+            let id = UUID()
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+            #expect(UUID(hexText: id.uuidString) == id)
+            #expect(UUID(hexText: id.uuidString.lowercased()) == id)
+        }
+        for bad in ["", "not-a-uuid", "00000000-0000-0000-0000-00000000000", "00000000-0000-0000-0000-0000000000000",
+                    "00000000x0000-0000-0000-000000000000", "0000000g-0000-0000-0000-000000000000"] {
+            #expect(UUID(hexText: bad) == nil, "\(bad)")
+        }
+    }
+}
