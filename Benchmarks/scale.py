@@ -243,7 +243,7 @@ def run(label, people, seconds, database_url=None):
     # The first people are enrolled before the answer; a job enrols the rest in batches (progress in stats.enrolled).
     audience = people + extra
     while api.call("GET", f"/api/v1/campaigns/{campaign}")["data"]["stats"]["enrolled"] < audience:
-        time.sleep(3)
+        time.sleep(10)
     enrolled = time.time() - started
     results.line(f"activating a campaign for {audience:,} people", f"answered in {answered:.2f} s; everyone enrolled after "
                  f"{enrolled:.1f} s ({fmt(audience / enrolled)} people/s)")

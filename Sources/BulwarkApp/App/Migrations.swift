@@ -32,5 +32,6 @@ enum Migrations {
         CreateUserSearchIndex(),
         CreateOverdueIndexes(),
         UpdatePhishingCampaignsAddServedAt(),
+        CreateWalkIndexes(),
     ] }
 }

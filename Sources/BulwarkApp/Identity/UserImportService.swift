@@ -40,10 +40,17 @@ struct UserImportService: Sendable {
     let actor: AuditActor
     let now: Date
 
+    /// A file already in memory (a form upload) goes through the same streaming parser in slices, so parsing a large
+    /// file never holds an event loop for long and the same limits apply.
     func importCSV(_ text: String, into client: Client) async throws -> Report {
-        var run = ImportRun(service: self, client: client)
-        for row in CSV.parse(text) { try await run.take(row) }
-        return try await run.finish()
+        let bytes = Array(text.utf8)
+        var offset = 0
+        return try await importCSV(reading: {
+            guard offset < bytes.count else { return nil }
+            let end = min(offset + 65_536, bytes.count)
+            defer { offset = end }
+            return ByteBuffer(bytes: bytes[offset..<end])
+        }, into: client)
     }
 
     /// Imports CSV read piece by piece (a request body as it arrives) from `next`, which returns nil at the end.

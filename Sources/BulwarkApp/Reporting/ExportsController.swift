@@ -53,6 +53,12 @@ struct ExportsController: RouteCollection {
         return Common(format: format, from: from, to: to)
     }
 
+    /// "First Last" trimmed, as `User.fullName`; trimming only when an end is blank (it was a twentieth of an export).
+    static func fullName(_ first: String, _ last: String) -> String {
+        let name = "\(first) \(last)"
+        return name.first?.isWhitespace == true || name.last?.isWhitespace == true ? name.trimmingCharacters(in: .whitespaces) : name
+    }
+
     @Sendable func trainingCompletion(req: Request) async throws -> Response {
         let scope = try req.scope()
         try scope.require(.viewReports)
@@ -75,13 +81,11 @@ struct ExportsController: RouteCollection {
             nextPage: { after in
                 // Keyset paging on the primary key (every page costs the same however deep the export goes), one joined
                 // query per page read as plain rows: building models for a million rows costs more than the query.
-                // On SQLite the filter columns are kept off their indexes ("+"), so the page walks the primary key
-                // from the cursor and stops at the page size; otherwise, without statistics, it may take the campaign
-                // index and sort every remaining row of the campaign for each page.
-                let plain = db.sql.dialect.name == "sqlite" ? "+" : ""
-                var conditions: [SQLQueryString] = ["\(unsafeRaw: plain)e.client_id = \(bind: clientID)"]
+                // Each page is a range of the (client, id) or (campaign, id) index from the cursor, already in order
+                // (`CreateWalkIndexes`): no page sorts the rest of the campaign.
+                var conditions: [SQLQueryString] = ["e.client_id = \(bind: clientID)"]
                 if let after, let id = UUID(uuidString: after) { conditions.append("e.id > \(bind: id)") }
-                if let campaignID { conditions.append("\(unsafeRaw: plain)e.campaign_id = \(bind: campaignID)") }
+                if let campaignID { conditions.append("e.campaign_id = \(bind: campaignID)") }
                 switch status {
                 case "overdue": conditions.append("e.status <> 'completed' AND e.due_at < \(bind: now)")
                 case .some(let value): conditions.append("e.status = \(bind: value)")
@@ -105,7 +109,7 @@ struct ExportsController: RouteCollection {
                     let last = try row.decode(column: "last_name", as: String.self)
                     return CompletionRow(
                         enrollmentId: try row.decodeUUID(column: "id"), userId: try row.decodeUUID(column: "user_id"),
-                        name: first.isEmpty || last.isEmpty ? (first + last).trimmingCharacters(in: .whitespaces) : "\(first) \(last)", email: try row.decode(column: "email", as: String.self),
+                        name: Self.fullName(first, last), email: try row.decode(column: "email", as: String.self),
                         department: try row.decode(column: "department", as: String?.self),
                         campaignId: try row.decodeUUID(column: "campaign_id"),
                         campaignName: try row.decode(column: "campaign_name", as: String.self),

@@ -1,3 +1,4 @@
+import Crypto
 import Fluent
 import SQLKit
 import Vapor
@@ -11,24 +12,39 @@ extension CampaignService {
         Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db ?? self.db)
     }
 
-    /// Queues the job that enrols the whole audience; on `db` so it commits with the status move that needs it.
-    static func queueEnrolment(of campaignID: UUID, on db: any Database, now: Date) async throws {
+    /// Queues the job that enrols the whole audience; on `db` so it commits with the change that needs it. The job's key
+    /// names what it enrols (modules and audience): a change of either while a job runs queues another, which walks the
+    /// audience again after it, so nobody keeps only the old modules.
+    static func queueEnrolment(of campaign: TrainingCampaign, on db: any Database, now: Date) async throws {
+        let id = campaign.id!
         try await JobQueue(db: db, clock: FixedClock(now), lease: 0)
-            .enqueue(TrainingEnrolmentJob.kind, payload: TrainingEnrolmentJob.Payload(campaignId: campaignID),
-                     uniqueKey: "\(TrainingEnrolmentJob.kind):\(campaignID)")
+            .enqueue(TrainingEnrolmentJob.kind, payload: TrainingEnrolmentJob.Payload(campaignId: id),
+                     uniqueKey: "\(TrainingEnrolmentJob.kind):\(id):\(enrolmentFingerprint(of: campaign))")
     }
 
-    /// After a change to an active campaign (its audience or modules): the first people now, the rest by the job.
-    func startEnrolment(of campaign: TrainingCampaign) async throws {
-        try await Self.queueEnrolment(of: campaign.id!, on: db, now: now)
-        await enrollFirstPeople(of: campaign)
+    /// What enrolment depends on: the modules and the audience.
+    static func enrolmentFingerprint(of campaign: TrainingCampaign) -> String {
+        let described = campaign.moduleIDsJSON + "|" + campaign.audienceType + "|" + campaign.audienceValuesJSON
+        return String(SHA256.hash(data: Data(described.utf8)).hexString.prefix(16))
+    }
+
+    /// Campaigns whose enrolment job is queued or running (their audience is being walked already).
+    func campaignsBeingEnrolled() async throws -> Set<UUID> {
+        let rows = try await db.sql.raw("""
+            SELECT unique_key FROM jobs WHERE kind = \(bind: TrainingEnrolmentJob.kind) AND status IN ('queued', 'running')
+            """).all()
+        return Set(try rows.compactMap { row in
+            try row.decode(column: "unique_key", as: String?.self).flatMap { key in
+                key.split(separator: ":").dropFirst().first.flatMap { UUID(uuidString: String($0)) }
+            }
+        })
     }
 
     /// Enrols the first people while the request waits. The change is already committed and its job queued, so a
     /// failure here is the job's to retry (and to record if it keeps failing), not a reason to answer 500.
-    func enrollFirstPeople(of campaign: TrainingCampaign) async {
+    func enrollFirstPeople(of campaign: TrainingCampaign, newcomersOnly: Bool = false) async {
         do {
-            try await enrollAudience(of: campaign, upTo: peopleEnrolledInline)
+            try await enrollAudience(of: campaign, upTo: peopleEnrolledInline, newcomersOnly: newcomersOnly)
         } catch {
             Logger(label: "bulwark.training").warning("Enrolment of campaign \(campaign.id!) left to its job: \(String(reflecting: error))")
         }
@@ -37,16 +53,24 @@ extension CampaignService {
     /// Enrols audience members in every module, skipping existing enrolments, in batches of `batchSize` people, each
     /// batch in one transaction; stops after `upTo` people or when `shouldStop` says so. Returns the enrolments added.
     /// `newcomersOnly` (the recurring auto-enrolment) looks only at people with no enrolment in the campaign yet, so a
-    /// large audience costs an index probe per person rather than a fresh insert attempt every minute.
+    /// large audience costs an index probe per person rather than a fresh insert attempt every minute. With
+    /// `rereading` (a long walk) the campaign is read again before each batch: a change of its modules applies from the
+    /// next batch, and a campaign no longer active (completed, archived, deleted) stops the walk.
     @discardableResult
     func enrollAudience(of campaign: TrainingCampaign, batchSize: Int = 500, upTo limit: Int = .max,
-                        newcomersOnly: Bool = false,
+                        newcomersOnly: Bool = false, rereading: Bool = false,
                         shouldStop: @Sendable () -> Bool = { false }) async throws -> Int {
+        var campaign = campaign
         var inserted = 0
         var seen = 0
         var lastID: UUID?
         while seen < limit {
             if shouldStop() { throw JobInterrupted() }
+            if rereading {
+                guard let fresh = try await TrainingCampaign.find(campaign.id, on: db), fresh.status == "active",
+                      fresh.deletedAt == nil else { break }
+                campaign = fresh
+            }
             let query = audienceQuery(of: campaign).field(\.$id).sort(\.$id).limit(min(batchSize, limit - seen))
             if newcomersOnly {
                 query.filter(.sql(embed: """
@@ -60,9 +84,10 @@ extension CampaignService {
             seen += userIDs.count
             let rows = userIDs.flatMap { userID in campaign.moduleIDs.map { (userID, $0) } }
             let now = self.now
+            let current = campaign
             try await db.transaction { db in
                 for start in stride(from: 0, to: rows.count, by: batchSize) {
-                    try await Self.enroll(Array(rows[start..<min(start + batchSize, rows.count)]), in: campaign, db: db, now: now)
+                    try await Self.enroll(Array(rows[start..<min(start + batchSize, rows.count)]), in: current, db: db, now: now)
                 }
             }
             inserted += rows.count
@@ -94,10 +119,10 @@ struct TrainingEnrolmentJob: JobHandler {
 
     func run(payload: String, context: JobContext) async throws {
         let id = try JSONDecoder().decode(Payload.self, from: Data(payload.utf8)).campaignId
-        // Only an active campaign enrols: one paused or archived meanwhile is left as it is.
+        // Only an active campaign enrols: one completed or archived meanwhile (even mid-walk) is left as it is.
         guard let campaign = try await TrainingCampaign.find(id, on: context.app.db), campaign.status == "active",
               campaign.deletedAt == nil else { return }
         try await CampaignService(db: context.app.db, actor: .system, now: context.now)
-            .enrollAudience(of: campaign, shouldStop: context.shouldStop)
+            .enrollAudience(of: campaign, rereading: true, shouldStop: context.shouldStop)
     }
 }

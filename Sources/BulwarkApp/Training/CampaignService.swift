@@ -98,14 +98,19 @@ struct CampaignService: Sendable {
         let target = try await apply(input, to: campaign, in: client, modules: modules, creating: false)
         let actor = self.actor
         let now = self.now
+        // A change to an active campaign enrols whoever its audience now names and is not enrolled yet: the first
+        // newcomers at once, everyone (all modules) by the job that commits with the change. A job with the same
+        // modules and audience already queued or running covers it.
+        let reenrol = campaign.status == "active" && (target == nil || target == campaign.status)
         try await db.transaction { db in
             try await campaign.save(on: db)
             try await AuditService(db: db, now: now).record(
                 AuditEvent("campaign.updated", target: ("campaign", campaign.id), companyID: client.$company.id,
                            clientID: client.id), by: actor)
+            if reenrol { try await Self.queueEnrolment(of: campaign, on: db, now: now) }
         }
         if let target, target != campaign.status { try await move(campaign, to: target, in: client) }
-        else if campaign.status == "active" { try await startEnrolment(of: campaign) }
+        else if reenrol { await enrollFirstPeople(of: campaign, newcomersOnly: true) }
         return campaign
     }
 
@@ -214,13 +219,13 @@ struct CampaignService: Sendable {
             try await AuditService(db: db, now: now).record(
                 AuditEvent("campaign.status_changed", target: ("campaign", campaign.id), companyID: client.$company.id,
                            clientID: client.id, details: ["from": .string(previous), "to": .string(newStatus)]), by: actor)
-            if newStatus == "active" { try await Self.queueEnrolment(of: campaignID, on: db, now: now) }
+            if newStatus == "active" { try await Self.queueEnrolment(of: campaign, on: db, now: now) }
         }
         if newStatus == "active" { await enrollFirstPeople(of: campaign) }
     }
 
     /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones.
-    func synchronise() async throws {
+    func synchronise(shouldStop: @Sendable () -> Bool = { false }) async throws {
         let due = try await TrainingCampaign.query(on: db).filter(\.$status == "scheduled").filter(\.$startAt <= now).all()
         for campaign in due {
             guard let client = try await Client.find(campaign.clientID, on: db) else { continue }
@@ -230,8 +235,12 @@ struct CampaignService: Sendable {
                 continue // activated (or moved) by someone else meanwhile
             }
         }
+        // Campaigns whose enrolment job is still walking the audience are left to it.
+        let beingEnrolled = try await campaignsBeingEnrolled()
         let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
-        for campaign in active { try await enrollAudience(of: campaign, newcomersOnly: true) }
+        for campaign in active where !beingEnrolled.contains(campaign.id!) {
+            try await enrollAudience(of: campaign, newcomersOnly: true, shouldStop: shouldStop)
+        }
     }
 }
 
@@ -240,7 +249,7 @@ struct TrainingSyncJob: JobHandler {
     static let kind = "training.sync"
 
     func run(payload: String, context: JobContext) async throws {
-        try await CampaignService(db: context.app.db, actor: .system, now: context.now).synchronise()
+        try await CampaignService(db: context.app.db, actor: .system, now: context.now).synchronise(shouldStop: context.shouldStop)
     }
 }
 

@@ -134,3 +134,23 @@ struct CreateOverdueIndexes: AsyncMigration {
         try await database.dropIndex("training_enrollments_campaign_user_idx")
     }
 }
+
+/// Exports page through a client's (or a campaign's) enrolments by id, and audience walks (enrolment, phishing launch)
+/// through a client's people by id: each page is an index range that stops at the page size, instead of a sort of the
+/// whole client per page.
+struct CreateWalkIndexes: AsyncMigration {
+    static let indexes: [(name: String, columns: [String])] = [
+        ("training_enrollments_client_id_idx", ["client_id", "id"]),
+        ("training_enrollments_campaign_id_idx", ["campaign_id", "id"]),
+    ]
+
+    func prepare(on database: any Database) async throws {
+        for index in Self.indexes { try await database.createIndex(on: Enrollment.schema, name: index.name, columns: index.columns) }
+        try await database.createIndex(on: User.schema, name: "users_client_walk_idx", columns: ["client_id", "id"])
+    }
+
+    func revert(on database: any Database) async throws {
+        for index in Self.indexes { try await database.dropIndex(index.name) }
+        try await database.dropIndex("users_client_walk_idx")
+    }
+}

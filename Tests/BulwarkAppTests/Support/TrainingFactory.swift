@@ -1,6 +1,7 @@
 @testable import BulwarkApp
 import Fluent
 import Foundation
+import Testing
 import Vapor
 
 enum TrainingFactory {
@@ -23,6 +24,18 @@ enum TrainingFactory {
                           db: app.db, requestedClientID: nil)
         return try await CampaignService(db: app.db, actor: .system, now: now)
             .create(input, in: tenant.client, modules: ModuleService(scope: scope, actor: .system, now: now))
+    }
+
+    /// Runs the queued enrolment jobs to the end, as the worker would.
+    static func runEnrolmentJobs(_ app: Application) async throws {
+        for job in try await app.jobs.claim(limit: 50, worker: "test-worker") {
+            guard job.kind == TrainingEnrolmentJob.kind else {
+                try await app.jobs.handBack(job, worker: "test-worker")
+                continue
+            }
+            try await TrainingEnrolmentJob().run(payload: job.payload, context: .test(app))
+            #expect(try await app.jobs.complete(job, worker: "test-worker"))
+        }
     }
 
     static func enrollments(_ app: Application, of user: User) async throws -> [Enrollment] {

@@ -47,20 +47,27 @@ import VaporTesting
         }
     }
 
+    /// A client with one person besides its admin, and a campaign for everyone that starts in an hour.
+    private func scheduledInAnHour(_ app: Application) async throws -> (TestTenant, TrainingCampaign) {
+        let tenant = try await Factory.tenant(app)
+        try await Factory.user(app, in: tenant)
+        let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                          startIn: 3600, dueIn: 86_400 * 7)
+        return (tenant, campaign)
+    }
+
     @Test func aFutureStartSchedulesAndTheSyncJobActivates() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            let tenant = try await Factory.tenant(app)
-            try await Factory.user(app, in: tenant)
-            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
-                                                              startIn: 3600, dueIn: 86_400 * 7)
+            let (tenant, campaign) = try await scheduledInAnHour(app)
             #expect(campaign.status == "scheduled")
             #expect(try await Enrollment.query(on: app.db).count() == 0)
             clock.advance(by: 3601)
             try await CampaignService(db: app.db, actor: .system, now: clock.now()).synchronise()
             #expect(try await TrainingCampaign.find(campaign.id, on: app.db)?.status == "active")
             #expect(try await Enrollment.query(on: app.db).count() == 2)
-            // Auto-enrolment picks up people who join later.
+            // Once the enrolment job has walked the audience, auto-enrolment picks up people who join later.
+            try await TrainingFactory.runEnrolmentJobs(app)
             try await Factory.user(app, in: tenant)
             try await CampaignService(db: app.db, actor: .system, now: clock.now()).synchronise()
             #expect(try await Enrollment.query(on: app.db).count() == 3)
@@ -70,10 +77,7 @@ import VaporTesting
     @Test func twoSyncsAtOnceActivateACampaignOnce() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            let tenant = try await Factory.tenant(app)
-            try await Factory.user(app, in: tenant)
-            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
-                                                              startIn: 3600, dueIn: 86_400 * 7)
+            let (_, campaign) = try await scheduledInAnHour(app)
             func moves() async throws -> Int {
                 try await AuditEntry.query(on: app.db).filter(\.$action == "campaign.status_changed").all()
                     .filter { $0.targetID?.lowercased() == campaign.id!.wire }.count

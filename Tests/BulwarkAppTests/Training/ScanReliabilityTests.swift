@@ -177,6 +177,57 @@ import Vapor
         }
     }
 
+    @Test func changingModulesWhileEnrollingQueuesAnotherWalk() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for _ in 0..<4 { try await Factory.user(app, in: tenant) }
+            let first = try await TrainingFactory.builtinModule(app)
+            let second = try await TrainingFactory.builtinModule(app, key: "ransomware")
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [first], status: "draft")
+            var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
+            service.peopleEnrolledInline = 0
+            try await service.move(campaign, to: "active", in: tenant.client)
+            let now = app.clock.now()
+            let modules = ModuleService(scope: Scope(principal: Principal(user: tenant.admin, credential: .session(UUID())), db: app.db,
+                                                     requestedClientID: nil), actor: .system, now: now)
+            var rename = CampaignInput()
+            rename.name = "Renamed"
+            _ = try await service.update(campaign, with: rename, in: tenant.client, modules: modules)
+            #expect(try await enrolmentJobs(app, campaign).count == 1, "the same modules and audience: the walk under way covers it")
+            var more = CampaignInput()
+            more.moduleIds = [first.id!.uuidString, second.id!.uuidString]
+            _ = try await service.update(campaign, with: more, in: tenant.client, modules: modules)
+            let jobs = try await enrolmentJobs(app, campaign)
+            #expect(jobs.count == 2, "the change queues a walk of its own beside the one under way")
+            // The first walk reads the campaign again per batch: it already enrols in both modules.
+            try await TrainingEnrolmentJob().run(payload: jobs[0].payload, context: .test(app))
+            let audience = try await service.audienceQuery(of: campaign).count()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == audience * 2)
+            try await TrainingFactory.runEnrolmentJobs(app)
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == audience * 2)
+        }
+    }
+
+    @Test func theMinuteSyncLeavesACampaignToItsEnrolmentJob() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for _ in 0..<3 { try await Factory.user(app, in: tenant) }
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                              status: "draft")
+            var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
+            service.peopleEnrolledInline = 1
+            try await service.move(campaign, to: "active", in: tenant.client)
+            #expect(try await service.campaignsBeingEnrolled() == [campaign.id!])
+            try await service.synchronise()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 1)
+            try await TrainingFactory.runEnrolmentJobs(app)
+            #expect(try await service.campaignsBeingEnrolled().isEmpty)
+            try await Factory.user(app, in: tenant)
+            try await service.synchronise()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 5)
+        }
+    }
+
     @Test func shutdownWritesEveryBufferedTrackingEventAndThenRefusesNewOnes() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
