@@ -81,6 +81,7 @@ struct UsersV1Controller: RouteCollection {
         try scope.require(.manageUsers)
         let client = try await scope.actingClient()
         let service = UserImportService(scope: scope, actor: req.auditActor, now: req.now)
+        defer { FreedMemory.returnToSystem() }
         if req.headers.contentType?.type == "multipart" {
             return try req.envelope(try await service.importCSV(try await multipartCSV(of: req), into: client))
         }

@@ -53,6 +53,7 @@ enum ExportStream {
             } catch {
                 try? await writer.write(.error(error))
             }
+            FreedMemory.returnToSystem()
         })
         return Response(status: .ok, headers: headers, body: body)
     }

@@ -81,14 +81,16 @@ struct OverdueService: Sendable {
         guard !userIDs.isEmpty else { return PageResult(items: [], meta: meta) }
         let users = Dictionary(uniqueKeysWithValues: try await User.query(on: db).filter(\.$id ~~ userIDs).all().map { ($0.id!, $0) })
         // Plain rows with only the names shown: loading the campaigns and modules as models read every module's
-        // lessons for each page.
+        // lessons for each page. The page's people lead (their index); on SQLite the client and due filters are kept
+        // off their indexes ("+"), which without statistics it would otherwise walk: every open assignment of the client.
+        let plain = db.sql.dialect.name == "sqlite" ? "+" : ""
         let itemRows = try await db.sql.raw("""
             SELECT e.id, e.user_id, e.campaign_id, c.name AS campaign_name, e.module_id, m.title AS module_title, e.due_at,
                    e.progress
             FROM training_enrollments e JOIN training_campaigns c ON c.id = e.campaign_id
                  JOIN training_modules m ON m.id = e.module_id
-            WHERE e.user_id IN (\(binds: userIDs)) AND e.client_id = \(bind: clientID) AND e.status <> 'completed'
-              AND e.due_at < \(bind: now) AND c.status IN ('active', 'completed')
+            WHERE e.user_id IN (\(binds: userIDs)) AND \(unsafeRaw: plain)e.client_id = \(bind: clientID)
+              AND e.status <> 'completed' AND \(unsafeRaw: plain)e.due_at < \(bind: now) AND c.status IN ('active', 'completed')
             ORDER BY e.due_at, e.id
             """).all()
         var items: [UUID: [Item]] = [:]
