@@ -46,7 +46,7 @@ sink_count() {
 }
 export BULWARK_ADMIN_EMAIL=bench@bulwark.test BULWARK_ADMIN_PASSWORD=bench-password LOG_LEVEL=error \
   BULWARK_RATE_LIMIT_READ=100000000/60 BULWARK_RATE_LIMIT_WRITE=1000000/60 BULWARK_RATE_LIMIT_AUTH=1000000/60 \
-  BULWARK_PHISHING_SCANNER_SECONDS=0
+  BULWARK_PHISHING_SCANNER_SECONDS=0 BULWARK_OUTBOUND_ALLOW=127.0.0.1
 (cd "$work" && exec env BULWARK_PORT="$port" "$binary" serve --env production) &
 server=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
