@@ -115,12 +115,17 @@ import Vapor
             .filter { $0.payload.lowercased().contains(campaign.id!.wire) }
     }
 
+    /// A client of `people` besides its admin and a draft campaign of two modules for everyone.
+    private func draftOfTwoModules(_ app: Application, people: Int) async throws -> (TestTenant, TrainingCampaign) {
+        let tenant = try await Factory.tenant(app)
+        for _ in 0..<people { try await Factory.user(app, in: tenant) }
+        let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "ransomware")]
+        return (tenant, try await TrainingFactory.campaign(app, tenant: tenant, modules: modules, status: "draft"))
+    }
+
     @Test func activationQueuesTheEnrolmentWithTheStatusAndTheJobEnrolsEveryoneElse() async throws {
         try await withBulwark { app in
-            let tenant = try await Factory.tenant(app)
-            for _ in 0..<6 { try await Factory.user(app, in: tenant) }
-            let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "ransomware")]
-            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: modules, status: "draft")
+            let (tenant, campaign) = try await draftOfTwoModules(app, people: 6)
             let audience = try await CampaignService(db: app.db, actor: .system, now: app.clock.now()).audienceQuery(of: campaign).count()
             #expect(audience == 7)
             var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
@@ -150,10 +155,7 @@ import Vapor
 
     @Test func anEnrolmentJobStopsBetweenBatchesAtShutdownAndLeavesNoPersonHalfEnrolled() async throws {
         try await withBulwark { app in
-            let tenant = try await Factory.tenant(app)
-            for _ in 0..<5 { try await Factory.user(app, in: tenant) }
-            let modules = [try await TrainingFactory.builtinModule(app), try await TrainingFactory.builtinModule(app, key: "ransomware")]
-            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: modules, status: "draft")
+            let (tenant, campaign) = try await draftOfTwoModules(app, people: 5)
             var service = CampaignService(db: app.db, actor: .system, now: app.clock.now())
             service.peopleEnrolledInline = 0
             try await service.move(campaign, to: "active", in: tenant.client)
