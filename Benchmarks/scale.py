@@ -105,8 +105,11 @@ def wrk(port, path, seconds, headers=None, script=None, env=None):
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     done = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    # Requests wrk gave up on (its 2 s timeout) count as errors: they have no latency to report.
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
     return {"rps": float(rps.group(1)) if rps else 0.0, "p50": latency("50%"), "p99": latency("99%"),
-            "requests": int(done.group(1)) if done else 0, "errors": int(non2xx.group(1)) if non2xx else 0}
+            "requests": int(done.group(1)) if done else 0,
+            "errors": (int(non2xx.group(1)) if non2xx else 0) + (int(timeouts.group(1)) if timeouts else 0)}
 
 
 def people_csv(path, count, domain, offset=0):
