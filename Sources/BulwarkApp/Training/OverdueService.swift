@@ -54,28 +54,22 @@ struct OverdueService: Sendable {
             try await db.sql.raw("SELECT COUNT(DISTINCT e.user_id) AS total \(from)").first()?
                 .decode(column: "total", as: Int.self) ?? 0
         })
-        // Each person's oldest overdue assignment, in due order. On SQLite without grouping the whole client: the walk
-        // follows the (client, due) index and keeps a row only when the person has no older overdue one, so it stops as
-        // soon as the page is full. PostgreSQL plans that probe as a nested anti-join over every open assignment
-        // (quadratic), so there the grouped form stays, which its hash aggregate does in one pass.
+        // Each person's oldest overdue assignment, in due order, without grouping the whole client: the walk follows
+        // the (client, due) index and keeps a row only when the person has no older overdue one, so it stops as soon
+        // as the page is full. PostgreSQL would turn the NOT EXISTS into an anti-join over every open assignment (a
+        // second a page at 200,000 people); "OFFSET 0" keeps it a per-row probe there (SQLite needs no such hint and
+        // accepts no OFFSET without LIMIT).
         let now = self.now
-        let userRows: [any SQLRow]
-        if db.sql.dialect.name == "sqlite" {
-            userRows = try await db.sql.raw("""
-                SELECT e.user_id AS user_id, e.due_at AS oldest \(from)
-                  AND NOT EXISTS (
-                    SELECT 1 FROM training_enrollments o JOIN training_campaigns oc ON oc.id = o.campaign_id
-                    WHERE o.user_id = e.user_id AND o.client_id = e.client_id AND o.status <> 'completed'
-                      AND o.due_at < \(bind: now) AND oc.status IN ('active', 'completed')
-                      AND (o.due_at < e.due_at OR (o.due_at = e.due_at AND o.id < e.id)))
-                ORDER BY e.due_at, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
-                """).all()
-        } else {
-            userRows = try await db.sql.raw("""
-                SELECT e.user_id AS user_id, MIN(e.due_at) AS oldest \(from)
-                GROUP BY e.user_id ORDER BY oldest, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
-                """).all()
-        }
+        let keepProbe = db.sql.dialect.name == "sqlite" ? "" : " OFFSET 0"
+        let userRows = try await db.sql.raw("""
+            SELECT e.user_id AS user_id, e.due_at AS oldest \(from)
+              AND NOT EXISTS (
+                SELECT 1 FROM training_enrollments o JOIN training_campaigns oc ON oc.id = o.campaign_id
+                WHERE o.user_id = e.user_id AND o.client_id = e.client_id AND o.status <> 'completed'
+                  AND o.due_at < \(bind: now) AND oc.status IN ('active', 'completed')
+                  AND (o.due_at < e.due_at OR (o.due_at = e.due_at AND o.id < e.id))\(unsafeRaw: keepProbe))
+            ORDER BY e.due_at, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
+            """).all()
         let userIDs = try userRows.map { try $0.decode(column: "user_id", as: UUID.self) }
         let meta = PaginationMeta(page: page.page, perPage: page.perPage, total: total.count, estimated: total.estimated)
         guard !userIDs.isEmpty else { return PageResult(items: [], meta: meta) }
