@@ -23,7 +23,7 @@ struct AuditEvent: Sendable {
          details: [String: JSONValue]? = nil) {
         self.action = action
         self.targetType = target?.type
-        self.targetID = target?.id?.uuidString.lowercased()
+        self.targetID = target?.id?.lowercasedString
         self.companyID = companyID
         self.clientID = clientID
         self.details = details

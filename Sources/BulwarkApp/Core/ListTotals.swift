@@ -6,9 +6,9 @@ import SQLKit
 
 /// List totals that stay cheap at a million rows. Counting a whole client on every page costs tens of milliseconds at
 /// that size, so a list first counts at most `exactLimit + 1` rows (an index walk that stops early): up to the limit the
-/// total is exact (a list whose fresh count is above the limit skips that walk). Above it, the total is the exact count of the same query taken at most `maxAge` seconds ago, refreshed
-/// in the background when it gets older, and the envelope says `"total_estimated": true`. The first time a query goes
-/// over the limit it is counted in full once.
+/// total is exact (a list whose fresh count is above the limit skips that walk). Above it, the total is the exact count
+/// of the same query taken at most `maxAge` seconds ago, refreshed in the background when it gets older, and the
+/// envelope says `"total_estimated": true`. The first time a query goes over the limit it is counted in full once.
 enum ListTotals {
     static let exactLimit = 10_000
     static let maxAge: TimeInterval = 30

@@ -62,6 +62,13 @@ final class User: Model, @unchecked Sendable {
         self.failedLogins = 0
     }
 
-    var fullName: String { "\(firstName) \(lastName)".trimmingCharacters(in: .whitespaces) }
+    var fullName: String { Self.fullName(firstName, lastName) }
+
+    /// "First Last" without blanks at either end (also for rows read as plain SQL); trims only when an end is blank,
+    /// since trimming every name was a twentieth of an export.
+    static func fullName(_ first: String, _ last: String) -> String {
+        let name = "\(first) \(last)"
+        return name.first?.isWhitespace == true || name.last?.isWhitespace == true ? name.trimmingCharacters(in: .whitespaces) : name
+    }
     var isActive: Bool { status == "active" }
 }

@@ -10,7 +10,7 @@ struct UserErasure: Sendable {
     let db: any Database
     let now: Date
 
-    static func pseudonymousEmail(for id: UUID) -> String { "deleted-\(id.uuidString.lowercased())@deleted.invalid" }
+    static func pseudonymousEmail(for id: UUID) -> String { "deleted-\(id.lowercasedString)@deleted.invalid" }
 
     func erase(_ user: User) async throws {
         let id = user.id!

@@ -6,7 +6,7 @@ import Foundation
 enum MIMEMessage {
     static func render(_ message: MailMessage, date: Date, domain: String, boundary: String = "bulwark-" + UUID().uuidString) -> String {
         var lines: [String] = []
-        let messageID = message.messageID ?? "<\(UUID().uuidString.lowercased())@\(domain)>"
+        let messageID = message.messageID ?? "<\(UUID().lowercasedString)@\(domain)>"
         lines.append("From: \(address(message.from))")
         lines.append("To: \(message.to.map(address).joined(separator: ", "))")
         lines.append("Subject: \(encodeHeader(message.subject))")

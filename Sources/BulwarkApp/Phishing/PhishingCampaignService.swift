@@ -176,9 +176,7 @@ struct PhishingCampaignService: Sendable {
     private static func ids(of audience: Audience, clientID: UUID, db: any Database) async throws -> [UUID] {
         var ids: [UUID] = []
         while true {
-            let query = audience.people(of: clientID, on: db).field(\.$id).sort(\.$id).limit(10_000)
-            if let last = ids.last { query.filter(\.$id > last) }
-            let batch = try await query.all().compactMap(\.id)
+            let batch = try await audience.peopleIDs(of: clientID, after: ids.last, limit: 10_000, on: db).all().compactMap(\.id)
             ids += batch
             if batch.count < 10_000 { return ids }
         }
@@ -205,7 +203,7 @@ struct PhishingCampaignService: Sendable {
                     SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
                     SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
                     SQLBind(start.addingTimeInterval(Double(index) * spacing)), SQLBind(0),
-                    SQLBind("<\(UUID().uuidString.lowercased())@\(domain)>"))
+                    SQLBind("<\(UUID().lowercasedString)@\(domain)>"))
                 rows += 1
             }
             if rows > 0 { try await insert.run() }

@@ -67,7 +67,7 @@ struct PhishingResultsController: RouteCollection {
         return ExportStream.response(
             format: format, filename: "phishing-results", header: header,
             cells: { (row: SimulationResponse) in
-                [row.id.uuidString.lowercased(), row.userId.uuidString.lowercased(), row.email, row.name, row.department ?? "", row.templateId.uuidString.lowercased(),
+                [row.id.lowercasedString, row.userId.lowercasedString, row.email, row.name, row.department ?? "", row.templateId.lowercasedString,
                  row.sendStatus, row.status, row.error ?? "", row.sentAt.map(ISO8601.string) ?? "", row.openedAt.map(ISO8601.string) ?? "",
                  row.clickedAt.map(ISO8601.string) ?? "", row.submittedAt.map(ISO8601.string) ?? "", row.reportedAt.map(ISO8601.string) ?? ""]
             },

@@ -27,7 +27,7 @@ struct SendOutcome: Sendable {
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
-        for result in outcomes.sorted(by: { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }) {
+        for result in outcomes.sorted(by: { $0.simulationID.lowercasedString < $1.simulationID.lowercasedString }) {
             let kind: String
             let error: String?
             switch result.outcome {

@@ -35,7 +35,7 @@ enum TrackingEventWriter {
     static func write(_ events: [TrackingEvent], on db: any Database) async throws {
         // Everything touching simulations (the foreign-key check of each insert locks its row too) goes in id order,
         // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
-        let events = events.sorted { $0.simulationID.uuidString.lowercased() < $1.simulationID.uuidString.lowercased() }
+        let events = events.sorted { $0.simulationID.lowercasedString < $1.simulationID.lowercasedString }
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
                      "bot_reason", "details")

@@ -53,12 +53,6 @@ struct ExportsController: RouteCollection {
         return Common(format: format, from: from, to: to)
     }
 
-    /// "First Last" trimmed, as `User.fullName`; trimming only when an end is blank (it was a twentieth of an export).
-    static func fullName(_ first: String, _ last: String) -> String {
-        let name = "\(first) \(last)"
-        return name.first?.isWhitespace == true || name.last?.isWhitespace == true ? name.trimmingCharacters(in: .whitespaces) : name
-    }
-
     @Sendable func trainingCompletion(req: Request) async throws -> Response {
         let scope = try req.scope()
         try scope.require(.viewReports)
@@ -68,7 +62,7 @@ struct ExportsController: RouteCollection {
         let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
-        if let campaignID { _ = try await req.campaignService.campaign(campaignID.uuidString.lowercased(), in: client) }
+        if let campaignID { _ = try await req.campaignService.campaign(campaignID.lowercasedString, in: client) }
         let db = req.db
         let now = req.now
         let clientID = client.id!
@@ -103,19 +97,18 @@ struct ExportsController: RouteCollection {
                     WHERE \(filter) ORDER BY e.id LIMIT \(bind: Self.pageSize)
                     """).all()
                 let page = try rows.map { row in
-                    let status = try row.decode(column: "status", as: String.self)
                     let dueAt = try row.decode(column: "due_at", as: Date.self)
                     let first = try row.decode(column: "first_name", as: String.self)
                     let last = try row.decode(column: "last_name", as: String.self)
                     return CompletionRow(
                         enrollmentId: try row.decodeUUID(column: "id"), userId: try row.decodeUUID(column: "user_id"),
-                        name: Self.fullName(first, last), email: try row.decode(column: "email", as: String.self),
+                        name: User.fullName(first, last), email: try row.decode(column: "email", as: String.self),
                         department: try row.decode(column: "department", as: String?.self),
                         campaignId: try row.decodeUUID(column: "campaign_id"),
                         campaignName: try row.decode(column: "campaign_name", as: String.self),
                         moduleId: try row.decodeUUID(column: "module_id"),
                         moduleTitle: try row.decode(column: "module_title", as: String.self),
-                        status: status != Enrollment.Status.completed.rawValue && dueAt < now ? "overdue" : status,
+                        status: Enrollment.displayStatus(try row.decode(column: "status", as: String.self), dueAt: dueAt, now: now),
                         progress: try row.decode(column: "progress", as: Int.self),
                         bestScore: try row.decode(column: "best_score", as: Int?.self),
                         attempts: try row.decode(column: "attempts", as: Int.self), dueAt: dueAt,
@@ -142,8 +135,8 @@ struct ExportsController: RouteCollection {
         return ExportStream.response(
             format: options.format, filename: "audit-logs", header: header,
             cells: { (entry: AuditLogsV1Controller.EntryResponse) in
-                [entry.id.uuidString.lowercased(), String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
-                 entry.actorId?.uuidString.lowercased() ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
+                [entry.id.lowercasedString, String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
+                 entry.actorId?.lowercasedString ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
                  entry.ipAddress ?? "", entry.userAgent ?? "", entry.details.map { JSONValue.canonical($0) } ?? "",
                  entry.previousHash, entry.hash]
             },

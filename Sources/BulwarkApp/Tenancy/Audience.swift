@@ -48,4 +48,12 @@ struct Audience: Sendable, Equatable {
         }
         return query
     }
+
+    /// The next `limit` of those people by id after `after`: walking a whole audience in batches (enrolment, launch)
+    /// through the (client, id) index, each batch costing the same however far the walk has gone.
+    func peopleIDs(of clientID: UUID, after: UUID?, limit: Int, on db: any Database) -> QueryBuilder<User> {
+        let query = people(of: clientID, on: db).field(\.$id).sort(\.$id).limit(limit)
+        if let after { query.filter(\.$id > after) }
+        return query
+    }
 }

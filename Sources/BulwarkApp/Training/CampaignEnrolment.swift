@@ -9,7 +9,7 @@ import Vapor
 extension CampaignService {
     /// Users the campaign's audience names right now (active people of the client).
     func audienceQuery(of campaign: TrainingCampaign, on db: (any Database)? = nil) -> QueryBuilder<User> {
-        Audience(type: campaign.audienceType, values: campaign.audienceValues).people(of: campaign.clientID, on: db ?? self.db)
+        campaign.audience.people(of: campaign.clientID, on: db ?? self.db)
     }
 
     /// Queues the job that enrols the whole audience; on `db` so it commits with the change that needs it. The job's key
@@ -71,13 +71,12 @@ extension CampaignService {
                       fresh.deletedAt == nil else { break }
                 campaign = fresh
             }
-            let query = audienceQuery(of: campaign).field(\.$id).sort(\.$id).limit(min(batchSize, limit - seen))
+            let query = campaign.audience.peopleIDs(of: campaign.clientID, after: lastID, limit: min(batchSize, limit - seen), on: db)
             if newcomersOnly {
                 query.filter(.sql(embed: """
                     NOT EXISTS (SELECT 1 FROM training_enrollments x WHERE x.campaign_id = \(bind: campaign.id!) AND x.user_id = users.id)
                     """))
             }
-            if let lastID { query.filter(\.$id > lastID) }
             let userIDs = try await query.all().compactMap(\.id)
             guard let last = userIDs.last else { break }
             lastID = last

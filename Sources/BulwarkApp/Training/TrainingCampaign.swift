@@ -51,6 +51,9 @@ final class TrainingCampaign: Model, @unchecked Sendable {
         set { audienceValuesJSON = JSONList.encode(newValue) }
     }
 
+    /// Who the campaign is for, as the shared audience rule reads it.
+    var audience: Audience { Audience(type: audienceType, values: audienceValues) }
+
     var reminderDays: [Int] {
         get { JSONList.decode(reminderDaysJSON) }
         set { reminderDaysJSON = JSONList.encode(newValue) }
@@ -108,9 +111,11 @@ final class Enrollment: Model, @unchecked Sendable {
     }
 
     /// Overdue is derived: not completed and past the due date.
-    func displayStatus(now: Date) -> String {
-        if status != Status.completed.rawValue && dueAt < now { return "overdue" }
-        return status
+    func displayStatus(now: Date) -> String { Self.displayStatus(status, dueAt: dueAt, now: now) }
+
+    /// The status shown: an assignment not completed by its due date is "overdue" (also for rows read as plain SQL).
+    static func displayStatus(_ status: String, dueAt: Date, now: Date) -> String {
+        status != Status.completed.rawValue && dueAt < now ? "overdue" : status
     }
 }
 
