@@ -33,5 +33,6 @@ enum Migrations {
         CreateOverdueIndexes(),
         UpdatePhishingCampaignsAddServedAt(),
         CreateWalkIndexes(),
+        UpdatePhishingCampaignsForLaunchWalk(),
     ] }
 }

@@ -8,6 +8,8 @@ struct PhishingCampaignService: Sendable {
     let actor: AuditActor
     let now: Date
     let defaultTrackingURL: String
+    /// People whose simulations a launch writes before it answers; the queued `PhishingLaunchJob` writes the rest.
+    var peopleLaunchedInline = PhishingLaunch.peopleInline
 
     func campaigns(in client: Client) -> QueryBuilder<PhishingCampaign> {
         PhishingCampaign.query(on: db).filter(\.$clientID == client.id!)
@@ -40,6 +42,18 @@ struct PhishingCampaignService: Sendable {
                 total: try int("total"), queued: try int("queued"), sent: try int("sent"), errors: try int("errors"),
                 cancelled: try int("cancelled"), opened: try int("opened"), clicked: try int("clicked"),
                 submitted: try int("submitted"), reported: try int("reported"))
+        }
+        // While a launch is still writing its audience, the people not written yet count as queued.
+        for row in try await db.sql.raw("""
+            SELECT id, launch_planned FROM phishing_campaigns WHERE id IN (\(binds: ids)) AND launch_pending = \(bind: true)
+            """).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let planned = try row.decode(column: "launch_planned", as: Int?.self) ?? 0
+            var progress = result[id] ?? PhishingProgress()
+            let unwritten = max(0, planned - progress.total)
+            progress.total += unwritten
+            progress.queued += unwritten
+            result[id] = progress
         }
         return result
     }
@@ -155,59 +169,24 @@ struct PhishingCampaignService: Sendable {
                 """).first() != nil else {
                 throw APIError.conflict("This campaign was already launched.")
             }
-            // Only the audience's ids are held (16 bytes a person), shuffled so the send order says nothing about
-            // departments or sign-up order; each batch's names and addresses are read as it is written.
+            // The audience is written in batches by id (a million people in one transaction held SQLite's only
+            // writer for minutes): the first while the request waits, the rest by a job queued with this change.
             let audience = Audience(type: campaign.audienceType, values: campaign.audienceValues)
-            let people = try await Self.ids(of: audience, clientID: client.id!, db: db).shuffled()
-            guard !people.isEmpty else { throw APIError.conflict("The audience has nobody in it.") }
+            let count = try await audience.people(of: client.id!, on: db).count()
+            guard count > 0 else { throw APIError.conflict("The audience has nobody in it.") }
             var spacing = 60 / perMinute
-            if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(people.count)) }
-            try await Self.insertSimulations(for: people, of: audience, campaign: campaign, clientID: client.id!, start: start,
-                                             spacing: spacing, domain: domain, db: db)
+            if let sendBy = campaign.sendBy { spacing = max(spacing, sendBy.timeIntervalSince(start) / Double(count)) }
+            let plan = PhishingLaunchPlan(campaignID: campaign.id!, start: start, spacing: spacing, count: count, domain: domain)
+            if try await PhishingLaunch.write(plan, campaign: campaign, db: db, transactions: false, limit: peopleLaunchedInline) {
+                try await PhishingLaunch.queueJob(plan, on: db, now: now)
+            }
             try await AuditService(db: db, now: now).record(
                 AuditEvent("phishing_campaign.launched", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,
-                           clientID: client.id, details: ["recipients": .number(Double(people.count)),
+                           clientID: client.id, details: ["recipients": .number(Double(count)),
                                                           "first_send_at": .string(ISO8601.string(start))]), by: actor)
         }
         campaign.status = status
         campaign.launchedAt = now
-    }
-
-    private static func ids(of audience: Audience, clientID: UUID, db: any Database) async throws -> [UUID] {
-        var ids: [UUID] = []
-        while true {
-            let batch = try await audience.peopleIDs(of: clientID, after: ids.last, limit: 10_000, on: db).all().compactMap(\.id)
-            ids += batch
-            if batch.count < 10_000 { return ids }
-        }
-    }
-
-    private static func insertSimulations(for ordered: [UUID], of audience: Audience, campaign: PhishingCampaign, clientID: UUID,
-                                          start: Date, spacing: TimeInterval, domain: String, db: any Database) async throws {
-        let templates = campaign.templateIDs
-        for chunkStart in stride(from: 0, to: ordered.count, by: 500) {
-            let chunk = ordered[chunkStart..<min(chunkStart + 500, ordered.count)]
-            let people = Dictionary(try await audience.people(of: clientID, on: db).filter(\.$id ~~ Array(chunk))
-                .field(\.$id).field(\.$email).field(\.$firstName).field(\.$lastName).field(\.$department).field(\.$position)
-                .all().map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
-            var insert = db.sql.insert(into: Simulation.schema)
-                .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
-                         "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
-            var rows = 0
-            for (index, id) in zip(chunk.indices, chunk) {
-                // Read in the same transaction as the ids, so nobody named has gone meanwhile.
-                guard let person = people[id] else { continue }
-                let template = campaign.templateAssignment == "ab" ? templates[index % templates.count] : templates.randomElement()!
-                insert = insert.values(
-                    SQLBind(UUID()), SQLBind(clientID), SQLBind(campaign.id!), SQLBind(id), SQLBind(template),
-                    SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
-                    SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
-                    SQLBind(start.addingTimeInterval(Double(index) * spacing)), SQLBind(0),
-                    SQLBind("<\(UUID().lowercasedString)@\(domain)>"))
-                rows += 1
-            }
-            if rows > 0 { try await insert.run() }
-        }
     }
 
     /// Complete: stop sending what has not gone, and stop recording; results stay.

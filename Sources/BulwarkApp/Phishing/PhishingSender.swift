@@ -343,11 +343,12 @@ struct PhishingSender: Sendable {
             messageID: simulation.messageID, envelopeFrom: profile.envelopeFrom)
     }
 
-    /// Campaigns whose every simulation has an outcome are `sent`; those that started are `sending`.
+    /// Campaigns whose every simulation has an outcome (and whose launch has written them all) are `sent`; those that
+    /// started are `sending`.
     private func markFinishedCampaigns() async throws {
         try await db.sql.raw("""
             UPDATE phishing_campaigns SET status = 'sent'
-            WHERE status IN ('scheduled', 'sending')
+            WHERE status IN ('scheduled', 'sending') AND launch_pending = \(bind: false)
               AND NOT EXISTS (SELECT 1 FROM phishing_simulations s WHERE s.campaign_id = phishing_campaigns.id
                               AND s.send_status IN ('queued', 'sending'))
             """).run()

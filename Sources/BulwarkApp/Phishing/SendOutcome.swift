@@ -27,7 +27,7 @@ struct SendOutcome: Sendable {
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
-        for result in outcomes.sorted(by: { $0.simulationID.lowercasedString < $1.simulationID.lowercasedString }) {
+        for result in outcomes.sorted(by: { UUID.byteOrder($0.simulationID, $1.simulationID) }) {
             let kind: String
             let error: String?
             switch result.outcome {
@@ -60,7 +60,7 @@ struct SendOutcome: Sendable {
                     WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
                     """).run()
             }
-            insert = insert.values(SQLBind(UUID()), SQLBind(result.simulationID), SQLBind(result.campaignID),
+            insert = insert.values(SQLBind(UUID.timeOrdered()), SQLBind(result.simulationID), SQLBind(result.campaignID),
                                    SQLBind(result.clientID), SQLBind(kind), SQLBind(result.at), SQLBind(false), SQLBind(error))
         }
         try await insert.run()

@@ -32,15 +32,19 @@ struct TrackingController: RouteCollection {
         return try await Simulation.query(on: req.db).filter(\.$token == token).with(\.$campaign).first()
     }
 
+    private func target(_ req: Request) async throws -> TrackingTarget? {
+        try await TrackingTarget.find(token: req.parameters.get("token"), on: req.db)
+    }
+
     /// Records the event (through the group-commit writer) unless the campaign stopped recording.
-    private func record(_ kind: String, _ simulation: Simulation, req: Request, details: String? = nil) async throws {
-        guard Self.recordingStatuses.contains(simulation.campaign.status) else { return }
+    private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) async throws {
+        guard Self.recordingStatuses.contains(target.campaignStatus) else { return }
         let agent = req.headers.first(name: .userAgent)
         let reason = kind == "report" ? nil : req.application.botDetector.reason(
-            isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: simulation.sentAt, now: req.now)
+            isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: target.sentAt, now: req.now)
         do {
             try await req.application.trackingWriter.submit(TrackingEvent(
-                simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
+                simulationID: target.simulationID, campaignID: target.campaignID, clientID: target.clientID, kind: kind,
                 occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason,
                 details: details))
         } catch is GroupCommit<TrackingEvent>.Full {
@@ -51,11 +55,11 @@ struct TrackingController: RouteCollection {
             throw error
         }
         req.application.phishingMetrics.events(reason == nil ? kind : "\(kind)_flagged").increment()
-        if reason == nil, kind == "click" || kind == "submit" { try await assignTraining(simulation, req: req) }
+        if reason == nil, kind == "click" || kind == "submit" { try await assignTraining(target, req: req) }
     }
 
     @Sendable func open(req: Request) async throws -> Response {
-        if let simulation = try await simulation(req) { try await record("open", simulation, req: req) }
+        if let target = try await target(req) { try await record("open", target, req: req) }
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "image", subType: "gif")
         headers.replaceOrAdd(name: .cacheControl, value: "no-store, no-cache, must-revalidate, max-age=0")
@@ -66,9 +70,9 @@ struct TrackingController: RouteCollection {
 
     /// Redirects only to this campaign's own landing page, never to a URL taken from the request.
     @Sendable func click(req: Request) async throws -> Response {
-        guard let simulation = try await simulation(req) else { return try notFoundPage(req) }
-        try await record("click", simulation, req: req)
-        let response = req.redirect(to: "\(simulation.campaign.trackingBaseURL)/phish/\(simulation.token)")
+        guard let target = try await target(req) else { return try notFoundPage(req) }
+        try await record("click", target, req: req)
+        let response = req.redirect(to: "\(target.trackingBaseURL)/phish/\(target.token)")
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         return response
     }
@@ -90,22 +94,22 @@ struct TrackingController: RouteCollection {
     }
 
     @Sendable func submit(req: Request) async throws -> Response {
-        guard let simulation = try await simulation(req) else { return try notFoundPage(req) }
+        guard let target = try await target(req) else { return try notFoundPage(req) }
         let names = FormFields(req.body.string ?? "").names.filter {
             $0.range(of: Self.secretFieldPattern, options: [.regularExpression, .caseInsensitive]) == nil
         }
         let details = JSONValue.canonical(["fields": .array(Array(Set(names)).sorted().map(JSONValue.string))])
-        try await record("submit", simulation, req: req, details: details)
-        return try await teachableMoment(simulation, req: req)
+        try await record("submit", target, req: req, details: details)
+        return try await teachableMoment(templateID: target.templateID, req: req)
     }
 
     @Sendable func report(req: Request) async throws -> Response {
-        guard let simulation = try await simulation(req) else {
+        guard let target = try await target(req) else {
             let response = ErrorBody.response(for: APIError.notFound("Simulation"), on: req)
             Self.allowCORS(response)
             return response
         }
-        try await record("report", simulation, req: req)
+        try await record("report", target, req: req)
         struct Reported: Encodable { let reported = true; let message = "Thank you for reporting: this was a simulated phishing email." }
         let response = try req.envelope(Reported())
         Self.allowCORS(response)
@@ -157,14 +161,14 @@ struct TrackingController: RouteCollection {
     }
 
     @Sendable func formConfig(req: Request) async throws -> Response {
-        guard let simulation = try await simulation(req), let template = try await PhishingTemplate.find(simulation.templateID, on: req.db) else {
+        guard let target = try await target(req), let template = try await PhishingTemplate.find(target.templateID, on: req.db) else {
             throw APIError.notFound("Simulation")
         }
-        return try req.envelope(FormConfig(fields: template.landingFields, submitUrl: "/api/phishing/track/submit/\(simulation.token)"))
+        return try req.envelope(FormConfig(fields: template.landingFields, submitUrl: "/api/phishing/track/submit/\(target.token)"))
     }
 
-    private func teachableMoment(_ simulation: Simulation, req: Request) async throws -> Response {
-        let template = try await PhishingTemplate.find(simulation.templateID, on: req.db)
+    private func teachableMoment(templateID: UUID, req: Request) async throws -> Response {
+        let template = try await PhishingTemplate.find(templateID, on: req.db)
         let flags = (template?.redFlags ?? []).map { "<li>\(HTML.escape($0))</li>" }.joined()
         let html = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><title>This was a phishing simulation</title>
@@ -195,10 +199,11 @@ struct TrackingController: RouteCollection {
     }
 
     /// Enrols a person who clicked or submitted in the campaign's training module, once.
-    private func assignTraining(_ simulation: Simulation, req: Request) async throws {
-        guard let moduleID = simulation.campaign.trainingModuleID else { return }
-        let followUp = try await PhishingFollowUp.trainingCampaign(for: simulation.campaign, moduleID: moduleID, db: req.db, now: req.now)
-        try await CampaignService.enroll([(simulation.userID, moduleID)], in: followUp, db: req.db, now: req.now)
+    private func assignTraining(_ target: TrackingTarget, req: Request) async throws {
+        guard let moduleID = target.trainingModuleID,
+              let campaign = try await PhishingCampaign.find(target.campaignID, on: req.db) else { return }
+        let followUp = try await PhishingFollowUp.trainingCampaign(for: campaign, moduleID: moduleID, db: req.db, now: req.now)
+        try await CampaignService.enroll([(target.userID, moduleID)], in: followUp, db: req.db, now: req.now)
     }
 }
 

@@ -35,35 +35,77 @@ enum TrackingEventWriter {
     static func write(_ events: [TrackingEvent], on db: any Database) async throws {
         // Everything touching simulations (the foreign-key check of each insert locks its row too) goes in id order,
         // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
-        let events = events.sorted { $0.simulationID.lowercasedString < $1.simulationID.lowercasedString }
+        let events = events.sorted { UUID.byteOrder($0.simulationID, $1.simulationID) }
+        if db.sql.dialect.name == "postgresql" {
+            // One UPDATE joins the batch in whatever order the planner picks, so the rows are locked first, in order.
+            var seen = Set<UUID>()
+            let ids = events.map(\.simulationID).filter { seen.insert($0).inserted }
+            try await db.sql.raw("""
+                SELECT id FROM phishing_simulations WHERE id IN (\(SQLList(ids.map { SQLBind($0) })))
+                ORDER BY id FOR NO KEY UPDATE
+                """).run()
+        }
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
                      "bot_reason", "details")
         for event in events {
-            insert = insert.values(SQLBind(UUID()), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
+            insert = insert.values(SQLBind(UUID.timeOrdered(at: event.occurredAt)), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
                                    SQLBind(event.kind), SQLBind(event.occurredAt), SQLBind(event.ip), SQLBind(event.userAgent),
                                    SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
         }
         try await insert.run()
-        for event in events where event.botReason == nil {
-            if event.kind == "report" {
-                try await db.sql.raw("""
-                    UPDATE phishing_simulations SET reported_at = COALESCE(reported_at, \(bind: event.occurredAt))
-                    WHERE id = \(bind: event.simulationID)
-                    """).run()
-                continue
-            }
-            guard let stage = event.stage else { continue }
-            // Earlier stages are implied by later ones (a click means the mail was opened).
-            try await db.sql.raw("""
-                UPDATE phishing_simulations SET
-                    stage = CASE WHEN stage < \(bind: stage.rawValue) THEN \(bind: stage.rawValue) ELSE stage END,
-                    opened_at = COALESCE(opened_at, \(bind: event.occurredAt)),
-                    clicked_at = CASE WHEN \(bind: stage.rawValue) >= 3 THEN COALESCE(clicked_at, \(bind: event.occurredAt)) ELSE clicked_at END,
-                    submitted_at = CASE WHEN \(bind: stage.rawValue) >= 4 THEN COALESCE(submitted_at, \(bind: event.occurredAt)) ELSE submitted_at END
-                WHERE id = \(bind: event.simulationID)
-                """).run()
+        try await recordProgress(of: events, on: db)
+    }
+
+    /// What one batch moves a simulation to: its furthest stage and the first time each stage was reached.
+    struct Progress: Equatable {
+        var stage = 0
+        var openedAt: Date?
+        var clickedAt: Date?
+        var submittedAt: Date?
+        var reportedAt: Date?
+
+        mutating func add(_ event: TrackingEvent) {
+            let at = event.occurredAt
+            if event.kind == "report" { reportedAt = min(reportedAt ?? at, at); return }
+            guard let reached = event.stage?.rawValue else { return }
+            stage = max(stage, reached)
+            openedAt = min(openedAt ?? at, at)
+            if reached >= Simulation.Stage.clicked.rawValue { clickedAt = min(clickedAt ?? at, at) }
+            if reached >= Simulation.Stage.submitted.rawValue { submittedAt = min(submittedAt ?? at, at) }
         }
+    }
+
+    /// People's events (not scanners') per simulation, in id order.
+    static func progress(of events: [TrackingEvent]) -> [(UUID, Progress)] {
+        var bySimulation: [UUID: Progress] = [:]
+        for event in events where event.botReason == nil { bySimulation[event.simulationID, default: Progress()].add(event) }
+        return bySimulation.filter { $0.value != Progress() }.sorted { UUID.byteOrder($0.key, $1.key) }
+    }
+
+    /// One statement for the whole batch (it was one per event, each a round trip while the writer held the database).
+    /// Stages only move forward and each timestamp keeps its first value. Every value is bound non-null (a stage's
+    /// flag decides whether its time is used) so PostgreSQL can type the VALUES list from its binds.
+    private static func recordProgress(of events: [TrackingEvent], on db: any Database) async throws {
+        let rows = progress(of: events)
+        guard !rows.isEmpty else { return }
+        let values = SQLList(rows.map { id, progress in
+            let any = progress.reportedAt ?? progress.openedAt!
+            return SQLGroupExpression([
+                SQLBind(id), SQLBind(progress.stage), SQLBind(progress.openedAt ?? any), SQLBind(progress.clickedAt ?? any),
+                SQLBind(progress.submittedAt ?? any), SQLBind(progress.reportedAt != nil ? 1 : 0), SQLBind(progress.reportedAt ?? any),
+            ] as [any SQLExpression])
+        })
+        try await db.sql.raw("""
+            WITH v(id, stage, opened_at, clicked_at, submitted_at, reported, reported_at) AS (VALUES \(values))
+            UPDATE phishing_simulations SET
+                stage = CASE WHEN phishing_simulations.stage < v.stage THEN v.stage ELSE phishing_simulations.stage END,
+                opened_at = CASE WHEN v.stage >= 2 THEN COALESCE(phishing_simulations.opened_at, v.opened_at) ELSE phishing_simulations.opened_at END,
+                clicked_at = CASE WHEN v.stage >= 3 THEN COALESCE(phishing_simulations.clicked_at, v.clicked_at) ELSE phishing_simulations.clicked_at END,
+                submitted_at = CASE WHEN v.stage >= 4 THEN COALESCE(phishing_simulations.submitted_at, v.submitted_at) ELSE phishing_simulations.submitted_at END,
+                reported_at = CASE WHEN v.reported = 1 THEN COALESCE(phishing_simulations.reported_at, v.reported_at) ELSE phishing_simulations.reported_at END
+            FROM v WHERE phishing_simulations.id = v.id
+            """).run()
     }
 }
 

@@ -69,4 +69,26 @@ extension WireEncodingTests {
             #expect(UUID(hexText: bad) == nil, "\(bad)")
         }
     }
+
+    @Test func byteOrderIsTheTextOrder() {
+        let ids = (0..<300).map { _ in UUID() }
+        #expect(ids.sorted(by: UUID.byteOrder).map(\.lowercasedString) == ids.map(\.lowercasedString).sorted())
+        #expect(!UUID.byteOrder(ids[0], ids[0]))
+    }
+
+    @Test func timeOrderedIdsAreVersion7AndFollowTheClock() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000.123)
+        let ids = (0..<100).map { UUID.timeOrdered(at: start.addingTimeInterval(Double($0) * 0.002)) }
+        #expect(ids == ids.sorted(by: UUID.byteOrder), "later ids sort after earlier ones")
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            #expect(id.lowercasedString.dropFirst(14).first == "7", "version 7")
+            #expect("89ab".contains(id.lowercasedString.dropFirst(19).first!), "RFC 9562 variant")
+        }
+        #expect(ids[0].lowercasedString.hasPrefix(String(1_800_000_000_123, radix: 16).leftPadded(to: 12).prefix(8)))
+    }
+}
+
+private extension String {
+    func leftPadded(to length: Int) -> String { String(repeating: "0", count: max(0, length - count)) + self }
 }

@@ -166,11 +166,15 @@ import VaporTesting
         await fixture.stop()
     }
 
-    @Test func aBurstOfOpensStoresEveryEvent() async throws {
+    /// On a SQLite file the writer has a connection of its own (on PostgreSQL and in memory: the pool); every answered
+    /// open is stored either way, and the simulation moves once.
+    @Test(arguments: [false, true]) func aBurstOfOpensStoresEveryEvent(onFile: Bool) async throws {
+        let path = NSTemporaryDirectory() + "bulwark-tracking-\(UUID().uuidString).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let fixture = try SMTPFixture()
         try await fixture.start()
         let clock = ManualClock()
-        try await withBulwark(clock: clock) { app in
+        try await withBulwark(clock: clock, adjust: { if onFile, TestDatabase.postgresURL == nil { $0.database = .sqliteFile(path) } }) { app in
             let (_, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
             try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
                 for _ in 0..<200 {
@@ -179,6 +183,56 @@ import VaporTesting
                 for try await status in group { #expect(status == .ok) }
             }
             #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "open").count() == 200)
+            #expect(try await Simulation.find(simulation.id, on: app.db)?.stage == Simulation.Stage.opened.rawValue)
+        }
+        await fixture.stop()
+    }
+
+    /// One batch holding several people's events (and a scanner's) moves each simulation once, to its furthest stage,
+    /// keeping the first time of each stage, without touching a time already stored.
+    @Test func aBatchMovesEachSimulationToItsFurthestStage() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let tenant = try await Factory.tenant(app)
+            for index in 0..<3 { _ = try await Factory.user(app, in: tenant, email: "person\(index)@acme.test") }
+            let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
+            let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
+                                                              templates: [try await PhishingFactory.builtinTemplate(app)])
+            clock.advance(by: 60)
+            try await PhishingSender(context: .test(app)).sendDue()
+            let all = try await PhishingFactory.simulations(app, campaign: campaign)
+            let byEmail = Dictionary(uniqueKeysWithValues: all.map { ($0.email, $0) })
+            let (a, b, c) = (byEmail["person0@acme.test"]!, byEmail["person1@acme.test"]!, byEmail["person2@acme.test"]!)
+            let earlier = Date(timeIntervalSince1970: 1_800_000_000)
+            c.openedAt = earlier
+            c.stage = Simulation.Stage.opened.rawValue
+            try await c.save(on: app.db)
+            let t = (0..<5).map { earlier.addingTimeInterval(Double(100 + $0)) }
+            @Sendable func event(_ simulation: Simulation, _ kind: String, _ at: Date, bot: String? = nil) -> TrackingEvent {
+                TrackingEvent(simulationID: simulation.id!, campaignID: simulation.$campaign.id, clientID: simulation.clientID, kind: kind,
+                              occurredAt: at, ip: nil, userAgent: nil, botReason: bot, details: nil)
+            }
+            let batch = [
+                event(a, "click", t[2]), event(a, "open", t[1]), event(a, "open", t[3]),
+                event(b, "report", t[4]), event(b, "submit", t[0], bot: "head_request"),
+                event(c, "submit", t[2]), event(c, "open", t[1]),
+            ]
+            try await app.db.transaction { db in try await TrackingEventWriter.write(batch, on: db) }
+            #expect(try await PhishingEvent.query(on: app.db).count() >= 7)
+            let storedA = try #require(try await Simulation.find(a.id, on: app.db))
+            #expect(storedA.stage == Simulation.Stage.clicked.rawValue)
+            #expect(storedA.openedAt == t[1] && storedA.clickedAt == t[2] && storedA.submittedAt == nil && storedA.reportedAt == nil)
+            let storedB = try #require(try await Simulation.find(b.id, on: app.db))
+            #expect(storedB.stage == Simulation.Stage.sent.rawValue, "a scanner's submit moves nothing")
+            #expect(storedB.reportedAt == t[4] && storedB.openedAt == nil && storedB.submittedAt == nil)
+            let storedC = try #require(try await Simulation.find(c.id, on: app.db))
+            #expect(storedC.stage == Simulation.Stage.submitted.rawValue)
+            #expect(storedC.openedAt == earlier, "the first open stays")
+            #expect(storedC.clickedAt == t[2] && storedC.submittedAt == t[2])
+            let untouched = try #require(try await Simulation.find(byEmail[tenant.admin.email]!.id, on: app.db))
+            #expect(untouched.stage == Simulation.Stage.sent.rawValue && untouched.openedAt == nil)
         }
         await fixture.stop()
     }
@@ -201,5 +255,18 @@ import VaporTesting
             try await expectOtherTenantGets404(app, .GET, "/api/v1/phishing/campaigns/\(campaign)/export")
         }
         await fixture.stop()
+    }
+
+    @Test func knownAgentsMatchAnywhereIgnoringCase() {
+        #expect(BotDetector.knownAgent(in: "Mozilla/5.0 (compatible; BARRACUDA Sentinel)") == "barracuda")
+        #expect(BotDetector.knownAgent(in: "curl/8.5.0") == "curl/")
+        #expect(BotDetector.knownAgent(in: "Mozilla/5.0 HeadlessChrome") == "headlesschrome", "at the very end")
+        #expect(BotDetector.knownAgent(in: "bo") == nil, "shorter than every pattern")
+        #expect(BotDetector.knownAgent(in: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0 ünïcode") == nil)
+        #expect(BotDetector.knownAgent(in: "Ｂot") == nil, "only ASCII folds")
+        let detector = BotDetector()
+        #expect(detector.reason(isHead: false, userAgent: "", ip: nil, sentAt: nil, now: Date()) == "no_user_agent")
+        #expect(detector.reason(isHead: false, userAgent: "Mozilla/5.0 Slackbot-LinkExpanding", ip: nil, sentAt: nil, now: Date())
+            == "scanner_user_agent:bot")
     }
 }
