@@ -68,12 +68,17 @@ enum MIMEMessage {
         return "\(display) <\(address.email)>"
     }
 
+    /// "Sun, 06 Dec 2026 10:42:46 +0000", from the UTC calendar fields (a `DateFormatter` per message was built
+    /// through ICU each time: a twelfth of the sender's CPU).
     static func rfc5322Date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        return formatter.string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var fields = tm()
+        gmtime_r(&seconds, &fields)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(fields.tm_wday)]), \(two(fields.tm_mday)) \(months[Int(fields.tm_mon)]) \(1900 + fields.tm_year) "
+            + "\(two(fields.tm_hour)):\(two(fields.tm_min)):\(two(fields.tm_sec)) +0000"
     }
 
     private static func isSafeHeaderName(_ name: String) -> Bool {
@@ -83,6 +88,16 @@ enum MIMEMessage {
 
     /// SMTP transparency (RFC 5321 §4.5.2): a line starting with "." gets one more.
     static func dotStuffed(_ data: String) -> String {
-        data.components(separatedBy: "\r\n").map { $0.hasPrefix(".") ? "." + $0 : $0 }.joined(separator: "\r\n")
+        // Byte by byte: a line is one that starts the data or follows CRLF.
+        let bytes = Array(data.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
+        for (index, byte) in bytes.enumerated() {
+            if byte == UInt8(ascii: "."), index == 0 || (index >= 2 && bytes[index - 2] == 13 && bytes[index - 1] == 10) {
+                out.append(UInt8(ascii: "."))
+            }
+            out.append(byte)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

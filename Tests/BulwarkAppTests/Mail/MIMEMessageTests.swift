@@ -33,5 +33,18 @@ import Testing
 
     @Test func dotStuffing() {
         #expect(MIMEMessage.dotStuffed("a\r\n.b\r\n..c\r\nd") == "a\r\n..b\r\n...c\r\nd")
+        #expect(MIMEMessage.dotStuffed(".first\r\nmid.dle\n.bare-lf\r\n.") == "..first\r\nmid.dle\n.bare-lf\r\n..")
+        #expect(MIMEMessage.dotStuffed("é\r\n.é") == "é\r\n..é")
+    }
+
+    @Test func dateHeaderMatchesTheFormatter() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        for seconds in [0, 951_782_400, 1_709_208_000.9, 1_796_554_966, 4_102_444_799] as [TimeInterval] {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(MIMEMessage.rfc5322Date(date) == formatter.string(from: date))
+        }
     }
 }
