@@ -34,5 +34,6 @@ enum Migrations {
         UpdatePhishingCampaignsAddServedAt(),
         CreateWalkIndexes(),
         UpdatePhishingCampaignsForLaunchWalk(),
+        DropUsersClientNamesIndex(),
     ] }
 }

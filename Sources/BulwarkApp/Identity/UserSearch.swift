@@ -118,6 +118,18 @@ struct CreateUserListIndexes: AsyncMigration {
     }
 }
 
+/// `users_client_id_idx` (client, names, id) duplicated `users_client_names_live_idx` for every live person; lookups by
+/// client alone use `users_client_walk_idx` (client, id). One index fewer to maintain for each person written.
+struct DropUsersClientNamesIndex: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.dropIndex("users_client_id_idx")
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.createIndex(on: User.schema, name: "users_client_id_idx", columns: ["client_id", "last_name", "first_name", "id"])
+    }
+}
+
 extension User {
     /// The live-people condition, literal (a bound value would keep the partial indexes out of reach).
     static let notDeleted = "status <> 'deleted'"
