@@ -117,8 +117,8 @@ cat > "$root/Benchmarks/PHISHING.md" <<MD
 project's 2-core machine.
 
 ## Sending
-$people simulations, one template, one sending profile (throttle 1,000,000/min), batches of 200 over four SMTP connections:
-all $sent sent in ${send_seconds} s (the launch itself, creating $people simulations with their tokens: ${launch_seconds} s),
+$people simulations, one template, one sending profile (throttle 1,000,000/min), batches of 800 over eight SMTP connections:
+all $sent sent in ${send_seconds} s (the launch request, which writes the first 2,000 simulations and queues a job for the rest: ${launch_seconds} s),
 **$rate messages per second**$share; the sink counted $received messages.
 
 ## Tracking (wrk, 2 threads, 32 connections, ${duration} s each, random tokens of this campaign)

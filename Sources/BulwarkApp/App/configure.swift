@@ -115,12 +115,7 @@ private func tuneSQLite(_ app: Application, settings: Settings) async throws {
         // 16 MB of page cache per connection (SQLite's default is 2 MB): a million people's indexes stay in memory
         // instead of being read from the file on every page of a list or an export.
         try await db.sql.raw("PRAGMA cache_size=-16000").run()
-        // A multi-row insert that may skip conflicts keeps a statement journal; in a temporary file it was a sixth of
-        // an import's time (written, then thrown away).
-        try await db.sql.raw("PRAGMA temp_store=MEMORY").run()
-        // A checkpoint copies every page changed since the last one back into the database: at 1,000 pages (SQLite's
-        // default) a bulk write copied the same hot index pages over and over (an eighth of an import's time).
-        try await db.sql.raw("PRAGMA wal_autocheckpoint=8000").run()
+
     }
 }
 
