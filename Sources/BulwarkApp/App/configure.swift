@@ -31,8 +31,6 @@ func configure(_ app: Application, settings: Settings) async throws {
         app.rateLimitStore = BatchedRateLimitStore()
     case let .sqliteFile(path):
         app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
-        app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))),
-                          as: .sqliteGroupWriter, isDefault: false)
         app.rateLimitStore = settings.sharedRateLimits ? BatchedRateLimitStore() : MemoryRateLimitStore()
     case .sqliteMemory:
         app.databases.use(.sqlite(.memory, connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
@@ -74,9 +72,8 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
     try await syncBuiltinContent(app)
-    let groupWriter = app.groupWriterDatabase
-    app.trackingWriter = TrackingEventWriter.make(db: groupWriter)
-    app.sendOutcomes = GroupCommit(db: groupWriter) { outcomes, db in try await SendOutcome.write(outcomes, on: db) }
+    app.trackingWriter = TrackingEventWriter.make(db: app.db)
+    app.sendOutcomes = GroupCommit(db: app.db) { outcomes, db in try await SendOutcome.write(outcomes, on: db) }
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
     app.jobWorker = JobWorker()
     registerJobs(app)
@@ -107,34 +104,14 @@ private func registerJobs(_ app: Application) {
 /// The driver keeps one long-lived connection per event loop, so setting both once per event loop covers them all.
 private func tuneSQLite(_ app: Application, settings: Settings) async throws {
     guard case .sqliteFile = settings.database else { return }
-    let connections = app.eventLoopGroup.makeIterator().map { app.databases.database(.sqlite, logger: app.logger, on: $0)! }
-    for db in connections + [app.groupWriterDatabase] {
+    for eventLoop in app.eventLoopGroup.makeIterator() {
+        let db = app.databases.database(.sqlite, logger: app.logger, on: eventLoop)!
         try await db.sql.raw("PRAGMA busy_timeout=5000").run()
         try await db.sql.raw("PRAGMA journal_mode=WAL").run()
         try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
         // 16 MB of page cache per connection (SQLite's default is 2 MB): a million people's indexes stay in memory
         // instead of being read from the file on every page of a list or an export.
         try await db.sql.raw("PRAGMA cache_size=-16000").run()
-
-    }
-}
-
-extension DatabaseID {
-    /// A second handle on the same SQLite file, used only by the group-commit writers (`groupWriterDatabase`).
-    static let sqliteGroupWriter = DatabaseID(string: "sqlite-group-writer")
-}
-
-extension Application {
-    /// Where the group-commit writers (tracking events, send outcomes) write. On a SQLite file, a connection of their
-    /// own: Fluent's SQLite driver keeps one connection per event loop, so a writer sharing one queued each statement
-    /// of its transaction behind every request read waiting on that loop (measured: 4.8 ms a batch, 11 events a
-    /// batch, 2,400 opens/s) while those reads waited for its transaction. SQLite has one writer at a time anyway;
-    /// this makes it one connection that does nothing else. Elsewhere (PostgreSQL's pool, the in-memory test
-    /// database, which a second handle would not share) the ordinary database.
-    var groupWriterDatabase: any Database {
-        guard case .sqliteFile = settings.database else { return db }
-        var loops = eventLoopGroup.makeIterator()
-        return databases.database(.sqliteGroupWriter, logger: logger, on: loops.next()!)!
     }
 }
 

@@ -166,8 +166,8 @@ import VaporTesting
         await fixture.stop()
     }
 
-    /// On a SQLite file the writer has a connection of its own (on PostgreSQL and in memory: the pool); every answered
-    /// open is stored either way, and the simulation moves once.
+    /// In memory and on a SQLite file (WAL, busy timeout, one connection per event loop): every answered open is
+    /// stored, and the simulation moves once.
     @Test(arguments: [false, true]) func aBurstOfOpensStoresEveryEvent(onFile: Bool) async throws {
         let path = NSTemporaryDirectory() + "bulwark-tracking-\(UUID().uuidString).sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
