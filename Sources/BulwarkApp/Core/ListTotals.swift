@@ -74,12 +74,30 @@ enum ListTotals {
             }
         }
         if let cached { return Total(count: max(cached.count, boundedCount), estimated: true) }
-        let exact = try await full()
-        cache.withLockedValue { entries in
-            if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(count: exact, countedAt: Date(), refreshing: false)
-        }
+        let exact = try await firstCount(key: key, full: full)
         return Total(count: exact, estimated: false)
+    }
+
+    /// The first full count of a list, shared: requests arriving together for a list nobody has counted yet wait for
+    /// one count instead of each starting its own (at a million rows, one per connection of the burst).
+    private static let counting = NIOLockedValueBox<[String: Task<Int, any Error>]>([:])
+
+    private static func firstCount(key: String, full: @escaping @Sendable () async throws -> Int) async throws -> Int {
+        let task = counting.withLockedValue { running in
+            if let task = running[key] { return task }
+            let task = Task<Int, any Error> {
+                defer { _ = counting.withLockedValue { $0.removeValue(forKey: key) } }
+                let exact = try await full()
+                cache.withLockedValue { entries in
+                    if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
+                    entries[key] = Entry(count: exact, countedAt: Date(), refreshing: false)
+                }
+                return exact
+            }
+            running[key] = task
+            return task
+        }
+        return try await task.value
     }
 
     private static func count(_ query: DatabaseQuery, on sql: any SQLDatabase) async throws -> Int {

@@ -2,6 +2,7 @@
 import Fluent
 import Foundation
 import SQLKit
+import NIOConcurrencyHelpers
 import Testing
 import Vapor
 import VaporTesting
@@ -115,6 +116,34 @@ import VaporTesting
             #expect(response["pagination"]["total"].int == 14)
             #expect(response["pagination"]["total_estimated"].exists == false, "exact below the server's limit")
         }
+    }
+
+    /// Requests that arrive together for a list nobody has counted share one full count (and its answer); a failed
+    /// count is not kept, so the next request counts again.
+    @Test func aBurstOfFirstRequestsCountsOnce() async throws {
+        let calls = NIOLockedValueBox(0)
+        let key = "burst:\(UUID())"
+        try await withThrowingTaskGroup(of: ListTotals.Total.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    try await ListTotals.total(key: key, exactLimit: 5, bounded: { 6 }, full: {
+                        calls.withLockedValue { $0 += 1 }
+                        try await Task.sleep(for: .milliseconds(200))
+                        return 1_234
+                    })
+                }
+            }
+            for try await total in group { #expect(total.count == 1_234 && !total.estimated) }
+        }
+        #expect(calls.withLockedValue { $0 } == 1)
+
+        struct Broken: Error {}
+        let failing = "failing:\(UUID())"
+        await #expect(throws: Broken.self) {
+            try await ListTotals.total(key: failing, exactLimit: 5, bounded: { 6 }, full: { throw Broken() })
+        }
+        let retried = try await ListTotals.total(key: failing, exactLimit: 5, bounded: { 6 }, full: { 99 })
+        #expect(retried.count == 99)
     }
 }
 
