@@ -68,8 +68,7 @@ enum ListTotals {
             Task {
                 let fresh = try? await full()
                 cache.withLockedValue { entries in
-                    if let fresh { entries[key] = Entry(count: fresh, countedAt: Date(), refreshing: false) }
-                    else { entries[key]?.refreshing = false }
+                    if let fresh { remember(fresh, for: key, in: &entries) } else { entries[key]?.refreshing = false }
                 }
             }
         }
@@ -88,16 +87,19 @@ enum ListTotals {
             let task = Task<Int, any Error> {
                 defer { _ = counting.withLockedValue { $0.removeValue(forKey: key) } }
                 let exact = try await full()
-                cache.withLockedValue { entries in
-                    if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
-                    entries[key] = Entry(count: exact, countedAt: Date(), refreshing: false)
-                }
+                cache.withLockedValue { remember(exact, for: key, in: &$0) }
                 return exact
             }
             running[key] = task
             return task
         }
         return try await task.value
+    }
+
+    /// A fresh full count, kept within `maxEntries` lists.
+    private static func remember(_ count: Int, for key: String, in entries: inout [String: Entry]) {
+        if entries[key] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
+        entries[key] = Entry(count: count, countedAt: Date(), refreshing: false)
     }
 
     private static func count(_ query: DatabaseQuery, on sql: any SQLDatabase) async throws -> Int {

@@ -28,7 +28,7 @@ struct TrackingController: RouteCollection {
     }
 
     private func simulation(_ req: Request) async throws -> Simulation? {
-        guard let token = req.parameters.get("token"), token.count >= 16, token.count <= 64 else { return nil }
+        guard let token = TrackingTarget.plausibleToken(req.parameters.get("token")) else { return nil }
         return try await Simulation.query(on: req.db).filter(\.$token == token).with(\.$campaign).first()
     }
 

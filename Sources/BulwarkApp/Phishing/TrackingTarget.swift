@@ -18,9 +18,15 @@ struct TrackingTarget: Sendable {
     let trackingBaseURL: String
     let trainingModuleID: UUID?
 
-    /// Tokens are 16 to 64 characters; anything else cannot name a simulation and costs no query.
-    static func find(token: String?, on db: any Database) async throws -> TrackingTarget? {
+    /// The token of a tracking path, if it can name a simulation at all (16 to 64 characters): anything else costs no
+    /// query.
+    static func plausibleToken(_ token: String?) -> String? {
         guard let token, (16...64).contains(token.utf8.count) else { return nil }
+        return token
+    }
+
+    static func find(token: String?, on db: any Database) async throws -> TrackingTarget? {
+        guard let token = plausibleToken(token) else { return nil }
         let row = try await db.sql.raw("""
             SELECT s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
                    c.status, c.tracking_base_url, c.training_module_id
