@@ -30,10 +30,10 @@ extension Request {
     }
 
     func json<T: Encodable>(_ value: T, status: HTTPStatus) throws -> Response {
-        let data = IdentifierCase.lowercased(try keyStyle.encoder.encode(value))
+        let bytes = try WireJSON(style: keyStyle).encode(value)
         var headers = HTTPHeaders()
         headers.contentType = .json
-        return Response(status: status, headers: headers, body: .init(data: data))
+        return Response(status: status, headers: headers, body: .init(buffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Decodes the JSON body with this family's key style. Unparseable JSON answers 400; a field of the wrong type is

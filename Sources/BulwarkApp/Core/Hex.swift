@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import SQLKit
 
 /// Lowercase hexadecimal of bytes (digests, tokens). `String(format: "%02x")` per byte built a formatter each time
@@ -77,14 +78,44 @@ extension UUID {
         }
     }
 
-    /// A version 7 UUID (RFC 9562): the first 48 bits are the Unix time in milliseconds, the rest random. Rows of
-    /// append-mostly tables (events, outcomes) keyed by it land at the right edge of the primary-key index, so a batch
-    /// of inserts touches one page of it instead of one page per row.
-    static func timeOrdered(at date: Date = Date()) -> UUID {
-        let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+    /// A version 7 UUID (RFC 9562) for a given time: the first 48 bits are the Unix time in milliseconds, the rest
+    /// random (tracking events are keyed by the time they happened).
+    static func timeOrdered(at date: Date) -> UUID {
+        version7(milliseconds: UInt64(max(0, date.timeIntervalSince1970 * 1000)), counter: nil)
+    }
+
+    /// A version 7 UUID that sorts after every one this process made before (RFC 9562 §6.2, method 1: a 12-bit counter
+    /// after the milliseconds). Rows of append-mostly tables keyed by it land at the right edge of the id index, and
+    /// rows written in one order (an import, an enrolment walk) are read back in that order by id: an export joining
+    /// them then reads neighbouring pages instead of one random page per row. Ids made in the same millisecond keep
+    /// their order through the counter; when it runs out the clock is borrowed from the next millisecond.
+    static func timeOrdered() -> UUID {
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        let (milliseconds, counter) = monotonicClock.withLockedValue { state -> (UInt64, UInt16) in
+            if now > state.milliseconds {
+                // A random start leaves room for at least 2,048 more ids in this millisecond.
+                state = (now, UInt16.random(in: 0..<0x800))
+            } else if state.counter < 0xFFF {
+                state.counter += 1
+            } else {
+                state = (state.milliseconds + 1, 0)
+            }
+            return state
+        }
+        return version7(milliseconds: milliseconds, counter: counter)
+    }
+
+    private static let monotonicClock = NIOLockedValueBox<(milliseconds: UInt64, counter: UInt16)>((0, 0))
+
+    private static func version7(milliseconds: UInt64, counter: UInt16?) -> UUID {
         var bytes = withUnsafeBytes(of: UUID().uuid) { Array($0) }
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
-        bytes[6] = 0x70 | (bytes[6] & 0x0f)
+        if let counter {
+            bytes[6] = 0x70 | UInt8(counter >> 8)
+            bytes[7] = UInt8(truncatingIfNeeded: counter)
+        } else {
+            bytes[6] = 0x70 | (bytes[6] & 0x0f)
+        }
         bytes[8] = 0x80 | (bytes[8] & 0x3f)
         return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
                            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))

@@ -9,18 +9,6 @@ enum KeyStyle: Sendable {
         self = RouteFamily(path: path).keyStyle
     }
 
-    var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        // The same text as `.iso8601`, without an ICU formatter per date (a page of people has dozens).
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(ISO8601.string(date))
-        }
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        if self == .snake { encoder.keyEncodingStrategy = .custom { path in SnakeCaseKeys.key(for: path[path.count - 1]) } }
-        return encoder
-    }
-
     var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
@@ -49,11 +37,15 @@ enum SnakeCaseKeys {
 
     static func key(for key: any CodingKey) -> any CodingKey {
         if key.intValue != nil { return key }
-        let name = key.stringValue
-        if let known = converted.withLockedValue({ $0[name] }) { return Key(stringValue: known) }
+        return Key(stringValue: name(for: key.stringValue))
+    }
+
+    /// The snake-case form of a key name (cached: the names are the DTOs' fields, a bounded set).
+    static func name(for name: String) -> String {
+        if let known = converted.withLockedValue({ $0[name] }) { return known }
         let snake = convert(name)
         converted.withLockedValue { cache in if cache.count < 10_000 { cache[name] = snake } }
-        return Key(stringValue: snake)
+        return snake
     }
 
     /// Foundation's own conversion ("myURLProperty" → "my_url_property"), asked once per distinct key.

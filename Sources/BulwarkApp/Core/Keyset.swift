@@ -3,29 +3,35 @@ import Foundation
 import SQLKit
 import Vapor
 
+/// One sort column's value in a cursor (or a page anchor, `PageAnchors`).
+enum KeysetValue: Codable, Sendable, Equatable {
+    case text(String)
+    /// Seconds since Foundation's reference date (kept for reading; the query compares the stored value).
+    case time(Double)
+    case id(UUID)
+
+    var bind: any Encodable & Sendable {
+        switch self {
+        case let .text(text): text
+        case let .time(seconds): Date(timeIntervalSinceReferenceDate: seconds)
+        case let .id(id): id
+        }
+    }
+}
+
 /// Keyset paging: `cursor` (from the previous page's `next_cursor`) continues a list after the last row it returned,
 /// by the values of the list's sort columns, instead of skipping `offset` rows. Rows inserted or deleted meanwhile
 /// never make a row appear twice or be skipped, and a deep page costs what the first one does. The sort columns must
 /// be non-null and end with the id; all run in one direction.
 struct Keyset<Model: FluentKit.Model>: Sendable {
-    enum Value: Codable, Sendable, Equatable {
-        case text(String)
-        /// Seconds since Foundation's reference date (kept for reading; the query compares the stored value).
-        case time(Double)
-        case id(UUID)
-
-        var bind: any Encodable & Sendable {
-            switch self {
-            case let .text(text): text
-            case let .time(seconds): Date(timeIntervalSinceReferenceDate: seconds)
-            case let .id(id): id
-            }
-        }
-    }
+    typealias Value = KeysetValue
 
     /// Column name and how to read it from a model.
     let columns: [(name: String, value: @Sendable (Model) -> Value)]
     let descending: Bool
+
+    /// The order it describes, as text: tells two orders of one list apart in a cache key.
+    var order: String { columns.map(\.name).joined(separator: ",") + (descending ? " desc" : " asc") }
 
     /// Orders the query by the key, and continues after `cursor` when there is one.
     func apply(to query: QueryBuilder<Model>, after cursor: [Value]?) {

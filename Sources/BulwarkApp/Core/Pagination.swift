@@ -68,13 +68,25 @@ extension QueryBuilder {
     }
 
     /// A page ordered by `keyset`: after `cursor` when given (the page number is then ignored), else at the page's
-    /// offset. The total counts the whole list, not what follows the cursor; `next_cursor` continues it.
+    /// offset (reached through `PageAnchors` in a list too large for an exact total). The total counts the whole list,
+    /// not what follows the cursor; `next_cursor` continues it.
     func pageOfModels(_ params: PageParams, keyset: Keyset<Model>, cursor: [Keyset<Model>.Value]?) async throws
         -> (items: [Model], meta: PaginationMeta) {
         let total = try await ListTotals.total(of: self)
-        let page = self.copy()
-        keyset.apply(to: page, after: cursor)
-        let items = try await (cursor == nil ? page.range(params.offset..<(params.offset + params.perPage)) : page.limit(params.perPage)).all()
+        var items: [Model] = []
+        if cursor == nil, total.estimated, let start = try await PageAnchors.start(of: params.offset, in: self, keyset: keyset) {
+            // A deep page of a large list: after the nearest remembered row instead of skipping every row before it.
+            let page = self.copy()
+            keyset.apply(to: page, after: start.after)
+            items = try await page.range(start.skip..<(start.skip + params.perPage)).all()
+        }
+        if items.isEmpty {
+            // By cursor or offset; also when an anchored page came back empty (an anchor whose row has gone since:
+            // its time column, read back by id, then matches nothing).
+            let page = self.copy()
+            keyset.apply(to: page, after: cursor)
+            items = try await (cursor == nil ? page.range(params.offset..<(params.offset + params.perPage)) : page.limit(params.perPage)).all()
+        }
         var meta = PaginationMeta(page: cursor == nil ? params.page : 1, perPage: params.perPage, total: total.count,
                                   estimated: total.estimated)
         meta.nextCursor = keyset.nextCursor(after: items, perPage: params.perPage)

@@ -20,7 +20,7 @@ enum ExportStream {
         headers.contentType = format == .csv ? HTTPMediaType(type: "text", subType: "csv", parameters: ["charset": "utf-8"]) : .json
         headers.contentDisposition = .init(.attachment, filename: "\(filename).\(format.rawValue)")
         headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-        let encoder = keyStyle.encoder
+        let json = WireJSON(style: keyStyle)
         let body = Response.Body(asyncStream: { writer in
             do {
                 try await writer.write(.buffer(ByteBuffer(string: format == .csv ? CSV.line(header) : "{\"success\":true,\"data\":[")))
@@ -35,7 +35,7 @@ enum ExportStream {
                         if format == .csv {
                             chunk += CSV.line(cells(row))
                         } else {
-                            chunk += (first ? "" : ",") + String(decoding: IdentifierCase.lowercased(try encoder.encode(row)), as: UTF8.self)
+                            chunk += (first ? "" : ",") + String(decoding: try json.encode(row), as: UTF8.self)
                             first = false
                         }
                     }

@@ -101,7 +101,7 @@ extension CampaignService {
             .columns("id", "client_id", "campaign_id", "module_id", "user_id", "status", "progress", "attempts",
                      "completed_lessons", "due_at", "created_at")
         for (userID, moduleID) in pairs {
-            insert = insert.values(SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
+            insert = insert.values(SQLBind(UUID.timeOrdered()), SQLBind(campaign.clientID), SQLBind(campaign.id!), SQLBind(moduleID),
                                    SQLBind(userID), SQLBind("not_started"), SQLBind(0), SQLBind(0), SQLBind("[]"),
                                    SQLBind(campaign.dueAt), SQLBind(now))
         }

@@ -20,14 +20,8 @@ import Vapor
     }
 
     @Test func keysAndDatesMatchFoundationsEncoder() throws {
-        let reference = JSONEncoder()
-        reference.keyEncodingStrategy = .convertToSnakeCase
-        reference.dateEncodingStrategy = .iso8601
-        reference.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        let ours = KeyStyle.snake.encoder
-        ours.outputFormatting.insert(.sortedKeys)
         for _ in 0..<2 {  // the second time from the cache
-            #expect(String(decoding: try ours.encode(Sample()), as: UTF8.self) == String(decoding: try reference.encode(Sample()), as: UTF8.self))
+            #expect(try WireJSONTests.canonical(WireJSON(style: .snake).encode(Sample())) == WireJSONTests.reference(Sample(), style: .snake))
         }
         #expect(SnakeCaseKeys.convert("myURLProperty") == "my_url_property")
         #expect(SnakeCaseKeys.convert("currentClientId") == "current_client_id")
@@ -86,6 +80,23 @@ extension WireEncodingTests {
             #expect("89ab".contains(id.lowercasedString.dropFirst(19).first!), "RFC 9562 variant")
         }
         #expect(ids[0].lowercasedString.hasPrefix(String(1_800_000_000_123, radix: 16).leftPadded(to: 12).prefix(8)))
+    }
+
+    @Test func idsMadeTogetherKeepTheirOrderAcrossThreads() async {
+        // Far more ids than milliseconds pass: the counter (and borrowing the next millisecond) keeps them ordered.
+        let runs = await withTaskGroup(of: [UUID].self) { group in
+            for _ in 0..<2 { group.addTask { (0..<20_000).map { _ in UUID.timeOrdered() } } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for run in runs {
+            #expect(zip(run, run.dropFirst()).allSatisfy { UUID.byteOrder($0, $1) }, "each caller's ids strictly increase")
+        }
+        let all = runs.flatMap { $0 }
+        #expect(Set(all).count == 40_000)
+        #expect(all.allSatisfy { $0.lowercasedString.dropFirst(14).first == "7" && "89ab".contains($0.lowercasedString.dropFirst(19).first!) })
+        let made = UInt64(Date().timeIntervalSince1970 * 1000)
+        let stamp = UInt64(all.map { $0.lowercasedString.replacingOccurrences(of: "-", with: "").prefix(12) }.max()!, radix: 16)!
+        #expect(stamp <= made + 50, "the borrowed clock stays close to the real one")
     }
 }
 

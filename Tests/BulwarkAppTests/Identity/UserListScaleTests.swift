@@ -98,6 +98,50 @@ import VaporTesting
         }
     }
 
+    @Test func deepPagesStartAfterAnchorsAndMatchOffsetPages() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            for index in 0..<45 {
+                try await Factory.user(app, in: tenant, email: "a\(index)@acme.test", lastName: "Name\(index % 7)")
+            }
+            let keyset = try #require(UserService.keyset(for: nil))
+            func people(of client: Client) -> QueryBuilder<User> {
+                User.query(on: app.db).filter(\.$client.$id == client.id!).filter(.sql(unsafeRaw: User.notDeleted))
+            }
+            func byOffset(_ offset: Int, of client: Client) async throws -> [UUID] {
+                let page = people(of: client)
+                keyset.apply(to: page, after: nil)
+                return try await page.range(offset..<(offset + 7)).all().map { $0.id! }
+            }
+            func anchored(_ offset: Int, of client: Client) async throws -> [UUID]? {
+                guard let start = try await PageAnchors.start(of: offset, in: people(of: client), keyset: keyset, spacing: 10) else { return nil }
+                let page = people(of: client)
+                keyset.apply(to: page, after: start.after)
+                return try await page.range(start.skip..<(start.skip + 7)).all().map { $0.id! }
+            }
+            // Every page from an anchor is the page at its offset (46 people: anchors at 10, 20, 30 and 40).
+            for offset in 0..<46 {
+                let expected = try await byOffset(offset, of: tenant.client)
+                if offset < 10 {
+                    #expect(try await anchored(offset, of: tenant.client) == nil, "no anchor before the first one")
+                } else {
+                    #expect(try await anchored(offset, of: tenant.client) == expected, "offset \(offset)")
+                }
+            }
+            // An anchor is remembered: someone sorted first arriving moves offset pages by one row, not the anchored
+            // page (within maxAge), which stays a run of consecutive people in order.
+            let before = try #require(try await anchored(23, of: tenant.client))
+            try await Factory.user(app, in: tenant, email: "first@acme.test", lastName: "Aardvark")
+            #expect(try await byOffset(23, of: tenant.client) != before)
+            #expect(try await anchored(23, of: tenant.client) == before)
+            #expect(try await byOffset(24, of: tenant.client) == before)
+            // Anchors belong to one list: another client's list (one person) finds none, not this client's.
+            let outsider = try await Factory.tenant(app, name: "Outsider")
+            #expect(try await anchored(23, of: outsider.client) == nil)
+            #expect(try await anchored(5, of: outsider.client) == nil)
+        }
+    }
+
     @Test func totalsAreExactUpToTheLimitAndCountedOnceAbove() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
