@@ -20,15 +20,21 @@ extension Sequence where Element == UInt8 {
 extension UUID {
     /// `uuidString.lowercased()`, the form every response uses, without `uuid_unparse`'s printf.
     var lowercasedString: String {
-        withUnsafeBytes(of: uuid) { bytes in
-            let hex = Array(bytes.hexString.utf8)
-            var text: [UInt8] = []
-            text.reserveCapacity(36)
-            for (index, digit) in hex.enumerated() {
-                if index == 8 || index == 12 || index == 16 || index == 20 { text.append(UInt8(ascii: "-")) }
-                text.append(digit)
+        let digits: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { text in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    text[position] = digits.utf8Start[Int(byte >> 4)]
+                    text[position + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                    position += 2
+                }
+                return position
             }
-            return String(decoding: text, as: UTF8.self)
         }
     }
 }
@@ -36,28 +42,37 @@ extension UUID {
 extension UUID {
     /// Parses the 36-character form in either case; `UUID(uuidString:)` goes through `sscanf`, a tenth of an export.
     init?(hexText text: String) {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(16)
-        var high: UInt8?
-        var position = 0
-        for char in text.utf8 {
-            defer { position += 1 }
-            if position == 8 || position == 13 || position == 18 || position == 23 {
-                guard char == UInt8(ascii: "-") else { return nil }
-                continue
+        var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = withUnsafeMutableBytes(of: &value) { bytes -> Bool in
+            var count = 0
+            var high: UInt8?
+            var position = 0
+            for char in text.utf8 {
+                defer { position += 1 }
+                guard position < 36 else { return false }
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard char == UInt8(ascii: "-") else { return false }
+                    continue
+                }
+                let nibble: UInt8
+                switch char {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = char - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = char - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = char - UInt8(ascii: "A") + 10
+                default: return false
+                }
+                if let first = high {
+                    bytes[count] = first << 4 | nibble
+                    count += 1
+                    high = nil
+                } else {
+                    high = nibble
+                }
             }
-            let value: UInt8
-            switch char {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = char - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = char - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = char - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            if let first = high { bytes.append(first << 4 | value); high = nil } else { high = value }
+            return position == 36 && count == 16
         }
-        guard position == 36, bytes.count == 16 else { return nil }
-        self.init(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                         bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        guard parsed else { return nil }
+        self.init(uuid: value)
     }
 }
 

@@ -30,18 +30,19 @@ enum ExportStream {
                 while let reading = pending {
                     let page = try await reading.value
                     pending = page.rows.isEmpty || page.cursor == nil ? nil : Task { [cursor = page.cursor] in try await nextPage(cursor) }
-                    var chunk = ""
+                    var chunk: [UInt8] = []
                     for row in page.rows {
                         if format == .csv {
-                            chunk += CSV.line(cells(row))
+                            CSV.append(cells(row), to: &chunk)
                         } else {
-                            chunk += (first ? "" : ",") + String(decoding: try json.encode(row), as: UTF8.self)
+                            if !first { chunk.append(UInt8(ascii: ",")) }
+                            chunk += try json.encode(row)
                             first = false
                         }
                     }
                     if !chunk.isEmpty {
                         do {
-                            try await writer.write(.buffer(ByteBuffer(string: chunk)))
+                            try await writer.write(.buffer(ByteBuffer(bytes: chunk)))
                         } catch {
                             pending?.cancel()
                             throw error

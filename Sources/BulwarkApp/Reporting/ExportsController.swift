@@ -74,7 +74,7 @@ struct ExportsController: RouteCollection {
             keyStyle: req.keyStyle,
             nextPage: { after in
                 // Keyset paging on the primary key (every page costs the same however deep the export goes), one joined
-                // query per page read as plain rows: building models for a million rows costs more than the query.
+                // query per page read as `PlainRow`s: building models for a million rows costs more than the query.
                 // Each page is a range of the (client, id) or (campaign, id) index from the cursor, already in order
                 // (`CreateWalkIndexes`): no page sorts the rest of the campaign.
                 var conditions: [SQLQueryString] = ["e.client_id = \(bind: clientID)"]
@@ -88,32 +88,26 @@ struct ExportsController: RouteCollection {
                 if let from = options.from { conditions.append("e.created_at >= \(bind: from)") }
                 if let to = options.to { conditions.append("e.created_at <= \(bind: to)") }
                 let filter = conditions.dropFirst().reduce(conditions[0]) { "\($0) AND \($1)" }
-                let rows = try await db.sql.raw("""
+                let rows = try await db.plainRows("""
                     SELECT e.id, e.user_id, u.first_name, u.last_name, u.email, u.department, e.campaign_id, c.name AS campaign_name,
                            e.module_id, m.title AS module_title, e.status, e.progress, e.best_score, e.attempts, e.due_at,
                            e.completed_at, e.certificate_code
                     FROM training_enrollments e JOIN users u ON u.id = e.user_id
                     JOIN training_campaigns c ON c.id = e.campaign_id JOIN training_modules m ON m.id = e.module_id
                     WHERE \(filter) ORDER BY e.id LIMIT \(bind: Self.pageSize)
-                    """).all()
+                    """)
                 let page = try rows.map { row in
-                    let dueAt = try row.decode(column: "due_at", as: Date.self)
-                    let first = try row.decode(column: "first_name", as: String.self)
-                    let last = try row.decode(column: "last_name", as: String.self)
+                    let dueAt = try row.date("due_at")
                     return CompletionRow(
-                        enrollmentId: try row.decodeUUID(column: "id"), userId: try row.decodeUUID(column: "user_id"),
-                        name: User.fullName(first, last), email: try row.decode(column: "email", as: String.self),
-                        department: try row.decode(column: "department", as: String?.self),
-                        campaignId: try row.decodeUUID(column: "campaign_id"),
-                        campaignName: try row.decode(column: "campaign_name", as: String.self),
-                        moduleId: try row.decodeUUID(column: "module_id"),
-                        moduleTitle: try row.decode(column: "module_title", as: String.self),
-                        status: Enrollment.displayStatus(try row.decode(column: "status", as: String.self), dueAt: dueAt, now: now),
-                        progress: try row.decode(column: "progress", as: Int.self),
-                        bestScore: try row.decode(column: "best_score", as: Int?.self),
-                        attempts: try row.decode(column: "attempts", as: Int.self), dueAt: dueAt,
-                        completedAt: try row.decode(column: "completed_at", as: Date?.self),
-                        certificateCode: try row.decode(column: "certificate_code", as: String?.self))
+                        enrollmentId: try row.uuid("id"), userId: try row.uuid("user_id"),
+                        name: User.fullName(try row.text("first_name"), try row.text("last_name")), email: try row.text("email"),
+                        department: try row.optionalText("department"), campaignId: try row.uuid("campaign_id"),
+                        campaignName: try row.text("campaign_name"), moduleId: try row.uuid("module_id"),
+                        moduleTitle: try row.text("module_title"),
+                        status: Enrollment.displayStatus(try row.text("status"), dueAt: dueAt, now: now),
+                        progress: try row.integer("progress"), bestScore: try row.optionalInteger("best_score"),
+                        attempts: try row.integer("attempts"), dueAt: dueAt, completedAt: try row.optionalDate("completed_at"),
+                        certificateCode: try row.optionalText("certificate_code"))
                 }
                 return (page, page.last?.enrollmentId.uuidString)
             })

@@ -132,10 +132,11 @@ import VaporTesting
     }
 
     @Test func neutralisesFormulas() {
-        #expect(CSV.escape("=SUM(A1)") == "'=SUM(A1)")
-        #expect(CSV.escape("+1") == "'+1")
-        #expect(CSV.escape("@cmd") == "'@cmd")
-        #expect(CSV.escape("a,b") == "\"a,b\"")
+        #expect(CSV.line(["=SUM(A1)"]) == "'=SUM(A1)\r\n")
+        #expect(CSV.line(["+1"]) == "'+1\r\n")
+        #expect(CSV.line(["@cmd"]) == "'@cmd\r\n")
+        #expect(CSV.line(["a,b"]) == "\"a,b\"\r\n")
+        #expect(CSV.line(["=1,\"2\"", "é\nx", ""]) == "\"'=1,\"\"2\"\"\",\"é\nx\",\r\n")
         #expect(CSV.line(["plain", "-2"]) == "plain,'-2\r\n")
     }
 }
