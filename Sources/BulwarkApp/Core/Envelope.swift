@@ -14,7 +14,7 @@ struct MessageEnvelope: Encodable {
 }
 
 extension Request {
-    var keyStyle: KeyStyle { KeyStyle(path: url.path) }
+    var keyStyle: KeyStyle { routeFamily.keyStyle }
 
     /// Encodes `data` in the envelope with the key style of this request's route family.
     func envelope<T: Encodable>(_ data: T, status: HTTPStatus = .ok, pagination: PaginationMeta? = nil) throws -> Response {

@@ -16,9 +16,9 @@ struct ErrorBody: Encodable {
         if apiError.status == .internalServerError {
             request.logger.report(error: error)
         }
-        apiError.status = RouteFamily(path: request.url.path).wireStatus(for: apiError.status)
+        apiError.status = request.routeFamily.wireStatus(for: apiError.status)
         var headers = apiError.headers
-        if isDashboardPage(RouteFamily.canonical(request.url.path)) {
+        if isDashboardPage(request.routePath) {
             headers.contentType = .html
             let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(apiError.status.code) · Bulwark</title>"
                 + "<link rel=\"stylesheet\" href=\"/css/app.css\"></head><body class=\"auth\"><main class=\"card\">"

@@ -5,10 +5,6 @@ import Vapor
 enum KeyStyle: Sendable {
     case snake, camel
 
-    init(path: String) {
-        self = RouteFamily(path: path).keyStyle
-    }
-
     var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in

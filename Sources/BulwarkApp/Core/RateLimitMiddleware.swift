@@ -3,7 +3,7 @@ import Vapor
 /// Counts API requests per caller and category, stamps `X-RateLimit-*` on every API response, answers 429 past the limit.
 struct RateLimitMiddleware: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        guard let category = RateCategory.of(method: request.method, path: request.url.path),
+        guard let category = RateCategory.of(method: request.method, path: request.routePath),
               let rule = request.application.settings.rateLimits[category] else {
             return try await next.respond(to: request)
         }

@@ -22,7 +22,10 @@ enum RouteFamily: Sendable, Equatable {
     }
 
     init(path raw: String) {
-        let path = Self.canonical(raw)
+        self.init(canonicalPath: Self.canonical(raw))
+    }
+
+    init(canonicalPath path: String) {
         func under(_ prefix: String) -> Bool { path == prefix || path.hasPrefix(prefix + "/") }
         if under("/api/v1") || under("/api/phishing") {
             self = .awareness
@@ -43,4 +46,21 @@ enum RouteFamily: Sendable, Equatable {
         guard self == .awareness, status == .unprocessableEntity || status == .conflict else { return status }
         return .badRequest
     }
+}
+
+extension Request {
+    private struct RoutePathKey: StorageKey { typealias Value = (path: String, family: RouteFamily) }
+
+    /// The canonical path and its family, worked out once per request: `url.path` percent-decodes through Foundation
+    /// on every read, and the rate limiter, the authenticator and the response encoder each need it.
+    private var route: (path: String, family: RouteFamily) {
+        if let known = storage[RoutePathKey.self] { return known }
+        let path = RouteFamily.canonical(url.path)
+        let route = (path, RouteFamily(canonicalPath: path))
+        storage[RoutePathKey.self] = route
+        return route
+    }
+
+    var routePath: String { route.path }
+    var routeFamily: RouteFamily { route.family }
 }

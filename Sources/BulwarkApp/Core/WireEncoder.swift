@@ -19,10 +19,10 @@ final class WireEncoder: Encoder {
     let key: (any CodingKey)?
     /// Containers open when this value began; its own container (if any) is the next one.
     let baseDepth: Int
-    private var shape = Shape.none
+    @exclusivity(unchecked) private var shape = Shape.none
     /// Whether the container has had an element yet (for the commas).
-    fileprivate var empty = true
-    fileprivate var count = 0
+    @exclusivity(unchecked) fileprivate var empty = true
+    @exclusivity(unchecked) fileprivate var count = 0
 
     init(writer: WireJSONWriter, parent: WireEncoder?, key: (any CodingKey)?) {
         self.writer = writer

@@ -19,11 +19,12 @@ struct WireJSON {
 }
 
 final class WireJSONWriter {
-    var bytes: [UInt8] = []
+    // Unchecked: one writer serves one encode on one thread, and the checks were a tenth of writing a small body.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     let snakeCase: Bool
     /// The closing byte of each container still open, innermost last. A container closes when something is written
     /// at its parent's level or its encoder finishes, so nested containers need no explicit end.
-    private var closers: [UInt8] = []
+    @exclusivity(unchecked) private var closers: [UInt8] = []
 
     init(snakeCase: Bool) {
         self.snakeCase = snakeCase

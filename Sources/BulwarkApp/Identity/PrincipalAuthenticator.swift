@@ -103,7 +103,7 @@ enum CrossSiteCheck {
     static let header = "X-CSRF-Token"
 
     static func allows(_ request: Request, principal: Principal) -> Bool {
-        guard ![.GET, .HEAD, .OPTIONS].contains(request.method), RouteFamily(path: request.url.path) != .other else {
+        guard ![.GET, .HEAD, .OPTIONS].contains(request.method), request.routeFamily != .other else {
             return true
         }
         if let sent = request.headers.first(name: header), CSRF.matches(sent, principal: principal, app: request.application) {
