@@ -4,7 +4,8 @@ import Vapor
 
 /// Finding people by name or email without reading every row: a trigram index over "first last email" (SQLite FTS5
 /// with the trigram tokenizer, kept by triggers; PostgreSQL `pg_trgm` GIN on the same expression). The index narrows,
-/// and the same case-insensitive substring test on each column as before confirms, so results do not change.
+/// and the same case-insensitive substring test on each column as before confirms, so results do not change. On
+/// SQLite the index is asked only for the term's uncommon parts (`SearchTrigrams`).
 ///
 /// Terms shorter than three characters cannot use a trigram index; they (and, on SQLite, terms so common that the
 /// index would name more than `ListTotals.exactLimit` people) walk the list's ordered index instead, which stops as
@@ -19,9 +20,9 @@ enum UserSearch {
         case "sqlite":
             // The index is read once: the matching rows' ids then serve the count and the page (a phrase of common
             // trigrams is the expensive part of a search).
-            let phrase = "\"" + term.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let match = SearchTrigrams.query(for: term, common: try await SearchTrigrams.common(on: db))
             let rowIDs = try await db.sql.raw("""
-                SELECT rowid AS id FROM users_search WHERE users_search MATCH \(bind: phrase) LIMIT \(bind: ListTotals.exactLimit + 1)
+                SELECT rowid AS id FROM users_search WHERE users_search MATCH \(bind: match) LIMIT \(bind: ListTotals.exactLimit + 1)
                 """).all().map { try $0.decode(column: "id", as: Int64.self) }
             if rowIDs.isEmpty {
                 query.filter(.sql(unsafeRaw: "1 = 0"))
