@@ -20,7 +20,7 @@ struct FieldErrors: Sendable {
 
     /// Returns the trimmed value, recording an error when it is missing or empty.
     mutating func required(_ value: String?, field: String, maxLength: Int = 255) -> String? {
-        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else {
+        guard let trimmed = value.map(Self.trimmed), !trimmed.isEmpty else {
             add(field, "The \(field) field is required.")
             return nil
         }
@@ -29,12 +29,23 @@ struct FieldErrors: Sendable {
 
     /// Returns the trimmed value or nil when absent; records an error when it is too long.
     mutating func optional(_ value: String?, field: String, maxLength: Int = 255) -> String? {
-        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else { return nil }
+        guard let trimmed = value.map(Self.trimmed), !trimmed.isEmpty else { return nil }
         return length(trimmed, field: field, maxLength: maxLength)
     }
 
+    /// Without whitespace and newlines at either end. Most values have none at an ASCII end, which is told from the
+    /// bytes; only the others go through Foundation (an import checks a million rows of values).
+    static func trimmed(_ value: String) -> String {
+        let utf8 = value.utf8
+        guard let first = utf8.first, let last = utf8.last else { return value }
+        func plain(_ byte: UInt8) -> Bool { byte < 0x80 && byte != 0x20 && !(0x09...0x0D).contains(byte) }
+        if plain(first), plain(last) { return value }
+        return value.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     private mutating func length(_ value: String, field: String, maxLength: Int) -> String? {
-        if value.count > maxLength {
+        // A character is at least one byte: a value within the limit in bytes is within it in characters.
+        if value.utf8.count > maxLength, value.count > maxLength {
             add(field, "The \(field) may not be greater than \(maxLength) characters.")
             return nil
         }
@@ -106,11 +117,14 @@ struct FieldErrors: Sendable {
 }
 
 enum EmailAddress {
+    /// One "@" after a non-empty local part, a domain with an inner dot, no whitespace, at most 254 characters. Read
+    /// as scalars: a whitespace scalar always begins a character of its own, so this is the character-wise test.
     static func isValid(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              !text.contains(where: { $0.isWhitespace }) else { return false }
-        return text.count <= 254
+        let scalars = text.unicodeScalars
+        guard let at = scalars.firstIndex(of: "@"), at != scalars.startIndex else { return false }
+        let domain = scalars[scalars.index(after: at)...]
+        guard !domain.contains("@"), domain.contains("."), domain.first != ".", domain.last != ".",
+              !scalars.contains(where: { $0.properties.isWhitespace }) else { return false }
+        return text.utf8.count <= 254 || text.count <= 254
     }
 }

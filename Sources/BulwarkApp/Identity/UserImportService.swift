@@ -98,6 +98,8 @@ struct UserImportService: Sendable {
         var errors: [RowError] = []
         var importedHashes = Set<Int>()
         var managerLinks: [(line: Int, userID: UUID, managerEmail: String)] = []
+        /// The batch being written while the next one is read and checked (the database and the parsing overlap).
+        var writing: (candidates: [Candidate], insert: Task<Set<String>, any Error>)?
 
         init(service: UserImportService, client: Client) {
             self.service = service
@@ -141,7 +143,7 @@ struct UserImportService: Sendable {
             return row[index]
         }
 
-        /// Validates and writes the rows gathered so far.
+        /// Validates the rows gathered so far and starts writing them once the batch before has been written.
         mutating func flush() async throws {
             guard !batch.isEmpty else { return }
             var candidates: [Candidate] = []
@@ -169,8 +171,24 @@ struct UserImportService: Sendable {
                                             department: department, managerEmail: managerEmail))
             }
             batch.removeAll(keepingCapacity: true)
+            // The batch being written may hold an email of this one: it is a repeat only if that row went in.
+            let stored = try await finishWriting()
+            candidates.removeAll { candidate in
+                guard stored.contains(candidate.email) else { return false }
+                reject(candidate.line, candidate.email, ["email": ["The email appears more than once in the file."]])
+                return true
+            }
             guard !candidates.isEmpty else { return }
-            let stored = try await insert(candidates)
+            // Only what the write needs is captured: a copy of this run would copy its growing sets at every batch.
+            let (rows, client, now, db) = (candidates, client, service.now, db)
+            writing = (candidates, Task { try await Self.insert(rows, into: client, now: now, on: db) })
+        }
+
+        /// Waits for the batch being written and counts it; returns the emails of that batch that went in.
+        mutating func finishWriting() async throws -> Set<String> {
+            guard let (candidates, insert) = writing else { return [] }
+            writing = nil
+            let stored = try await insert.value
             for candidate in candidates {
                 guard stored.contains(candidate.email) else {
                     reject(candidate.line, candidate.email, ["email": ["The email has already been taken."]])
@@ -182,12 +200,11 @@ struct UserImportService: Sendable {
                     managerLinks.append((candidate.line, candidate.id, managerEmail))
                 }
             }
+            return stored
         }
 
         /// One multi-row insert; returns the emails that went in (the others were taken, before or meanwhile).
-        func insert(_ candidates: [Candidate]) async throws -> Set<String> {
-            let client = self.client
-            let now = service.now
+        static func insert(_ candidates: [Candidate], into client: Client, now: Date, on db: any Database) async throws -> Set<String> {
             // PostgreSQL keeps roles in an enum type, which a SELECT's text literal does not turn into by itself.
             let role = db.sql.dialect.name == "postgresql" ? "'company_user'::user_role" : "'company_user'"
             return try await db.transaction { db in
@@ -217,6 +234,8 @@ struct UserImportService: Sendable {
         @discardableResult
         mutating func finish(interrupted: Bool = false) async throws -> Report {
             if !interrupted { try await flush() }
+            // A batch already on its way is waited for either way: its rows are in (or not) and must be counted.
+            _ = try await finishWriting()
             guard header != nil || interrupted else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
             try await linkManagers()
             let client = self.client

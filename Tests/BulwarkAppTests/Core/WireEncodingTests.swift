@@ -27,6 +27,23 @@ import Vapor
         #expect(SnakeCaseKeys.convert("currentClientId") == "current_client_id")
     }
 
+    @Test func trimmingAndEmailChecksMatchTheFoundationVersions() {
+        func referenceEmail(_ text: String) -> Bool {
+            let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+                  !text.contains(where: { $0.isWhitespace }) else { return false }
+            return text.count <= 254
+        }
+        let values = ["", " ", "a", " a", "a ", "\ta\n", "\r\n", "ada@acme.test", " ada@acme.test ", "a@b", "@b.c", "a@.b", "a@b.", "a@@b.c",
+                      "a@b@c.d", "a b@c.d", "a@b.c\u{2028}", "\u{00A0}x\u{00A0}", "x\u{3000}", "\u{85}y", "é@ü.de", "\u{1F}a\u{1F}",
+                      "a\u{0301}@b.c", String(repeating: "a", count: 250) + "@b.cd", String(repeating: "é", count: 200) + "@b.cd",
+                      String(repeating: "a", count: 251) + "@b.cd", "x@y.z\r\n"]
+        for value in values {
+            #expect(FieldErrors.trimmed(value) == value.trimmingCharacters(in: .whitespacesAndNewlines), "\(value.debugDescription)")
+            #expect(EmailAddress.isValid(value) == referenceEmail(value), "\(value.debugDescription)")
+        }
+    }
+
     @Test func hexMatchesPrintf() {
         let digest = SHA256.hash(data: Data("bulwark".utf8))
         #expect(digest.hexString == digest.map { String(format: "%02x", $0) }.joined())
