@@ -44,6 +44,11 @@ struct FieldErrors: Sendable {
     }
 
     private mutating func length(_ value: String, field: String, maxLength: Int) -> String? {
+        // PostgreSQL refuses NUL in text and SQLite's full-text queries stop at it: a clear 4xx, not a 500.
+        if value.utf8.contains(0) {
+            add(field, "The \(field) may not contain a NUL character.")
+            return nil
+        }
         // A character is at least one byte: a value within the limit in bytes is within it in characters.
         if value.utf8.count > maxLength, value.count > maxLength {
             add(field, "The \(field) may not be greater than \(maxLength) characters.")

@@ -23,6 +23,9 @@ final class WireEncoder: Encoder {
     /// Whether the container has had an element yet (for the commas).
     @exclusivity(unchecked) fileprivate var empty = true
     @exclusivity(unchecked) fileprivate var count = 0
+    /// A super encoder handed out for this container's latest element: `{}` if it encoded nothing by the time the
+    /// container moves on (the caller never finishes it).
+    @exclusivity(unchecked) fileprivate var handedOut: WireEncoder?
 
     init(writer: WireJSONWriter, parent: WireEncoder?, key: (any CodingKey)?) {
         self.writer = writer
@@ -47,7 +50,7 @@ final class WireEncoder: Encoder {
     func container<K: CodingKey>(keyedBy type: K.Type) -> KeyedEncodingContainer<K> {
         if shape == .none {
             shape = .keyed
-            writer.open(UInt8(ascii: "{"), closer: UInt8(ascii: "}"))
+            writer.open(UInt8(ascii: "{"), closer: UInt8(ascii: "}"), owner: self)
         }
         return KeyedEncodingContainer(KeyedContainer<K>(encoder: self))
     }
@@ -55,7 +58,7 @@ final class WireEncoder: Encoder {
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if shape == .none {
             shape = .unkeyed
-            writer.open(UInt8(ascii: "["), closer: UInt8(ascii: "]"))
+            writer.open(UInt8(ascii: "["), closer: UInt8(ascii: "]"), owner: self)
         }
         return UnkeyedContainer(encoder: self)
     }
@@ -67,6 +70,7 @@ final class WireEncoder: Encoder {
 
     /// After the value's `encode(to:)`: closes what it opened; a value that encoded nothing is an empty object.
     func finish() {
+        settleHandedOut()
         if shape == .none {
             writer.bytes.append(contentsOf: [UInt8(ascii: "{"), UInt8(ascii: "}")])
         } else {
@@ -76,10 +80,22 @@ final class WireEncoder: Encoder {
 
     /// Before an element of this encoder's container: closes any nested container of the previous one, then a comma.
     fileprivate func nextElement() {
+        settleHandedOut()
         writer.close(downTo: baseDepth + 1)
         if !empty { writer.bytes.append(UInt8(ascii: ",")) }
         empty = false
         count += 1
+    }
+
+    func settleHandedOut() {
+        guard let child = handedOut else { return }
+        handedOut = nil
+        if child.shape == .none { writer.bytes.append(contentsOf: [UInt8(ascii: "{"), UInt8(ascii: "}")]) }
+    }
+
+    fileprivate func hand(_ child: WireEncoder) -> WireEncoder {
+        handedOut = child
+        return child
     }
 
     fileprivate func element<T: Encodable>(_ value: T, key: any CodingKey) throws {
@@ -129,11 +145,15 @@ private struct KeyedContainer<K: CodingKey>: KeyedEncodingContainerProtocol {
         return WireEncoder(writer: encoder.writer, parent: encoder, key: key).unkeyedContainer()
     }
 
-    mutating func superEncoder() -> any Encoder { superEncoder(forKey: K(stringValue: "super")!) }
+    mutating func superEncoder() -> any Encoder {
+        encoder.nextElement()
+        encoder.writer.key("super")
+        return encoder.hand(WireEncoder(writer: encoder.writer, parent: encoder, key: WireEncoder.Key("super")))
+    }
 
     mutating func superEncoder(forKey key: K) -> any Encoder {
         begin(key)
-        return WireEncoder(writer: encoder.writer, parent: encoder, key: key)
+        return encoder.hand(WireEncoder(writer: encoder.writer, parent: encoder, key: key))
     }
 }
 
@@ -176,17 +196,17 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<N: CodingKey>(keyedBy keyType: N.Type) -> KeyedEncodingContainer<N> {
         let key = begin()
-        return WireEncoder(writer: encoder.writer, parent: encoder, key: key).container(keyedBy: N.self)
+        return encoder.hand(WireEncoder(writer: encoder.writer, parent: encoder, key: key)).container(keyedBy: N.self)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let key = begin()
-        return WireEncoder(writer: encoder.writer, parent: encoder, key: key).unkeyedContainer()
+        return encoder.hand(WireEncoder(writer: encoder.writer, parent: encoder, key: key)).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
         let key = begin()
-        return WireEncoder(writer: encoder.writer, parent: encoder, key: key)
+        return encoder.hand(WireEncoder(writer: encoder.writer, parent: encoder, key: key))
     }
 }
 

@@ -12,6 +12,8 @@ struct WireJSON {
 
     func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let writer = WireJSONWriter(snakeCase: style == .snake)
+        // The open containers name their encoders, which hold the writer: emptied on every path, so none outlives this.
+        defer { writer.abandon() }
         try writer.value(value, parent: nil, key: nil)
         writer.close(downTo: 0)
         return writer.bytes
@@ -24,7 +26,7 @@ final class WireJSONWriter {
     let snakeCase: Bool
     /// The closing byte of each container still open, innermost last. A container closes when something is written
     /// at its parent's level or its encoder finishes, so nested containers need no explicit end.
-    @exclusivity(unchecked) private var closers: [UInt8] = []
+    @exclusivity(unchecked) private var closers: [(byte: UInt8, owner: WireEncoder?)] = []
 
     init(snakeCase: Bool) {
         self.snakeCase = snakeCase
@@ -33,13 +35,22 @@ final class WireJSONWriter {
 
     var depth: Int { closers.count }
 
-    func open(_ byte: UInt8, closer: UInt8) {
+    func open(_ byte: UInt8, closer: UInt8, owner: WireEncoder?) {
         bytes.append(byte)
-        closers.append(closer)
+        closers.append((closer, owner))
+    }
+
+    func abandon() {
+        for open in closers { open.owner?.settleHandedOut() }
+        closers.removeAll()
     }
 
     func close(downTo depth: Int) {
-        while closers.count > depth { bytes.append(closers.removeLast()) }
+        while closers.count > depth {
+            let open = closers.removeLast()
+            open.owner?.settleHandedOut()
+            bytes.append(open.byte)
+        }
     }
 
     /// One value of any type; the types Foundation special-cases are matched by metatype first (cheaper than a cast).
@@ -150,7 +161,7 @@ protocol StringKeyedDictionary {
 extension Dictionary: StringKeyedDictionary where Key == String, Value: Encodable {
     func write(to writer: WireJSONWriter, parent: WireEncoder?, key: (any CodingKey)?) throws {
         let encoder = WireEncoder(writer: writer, parent: parent, key: key)
-        writer.open(UInt8(ascii: "{"), closer: UInt8(ascii: "}"))
+        writer.open(UInt8(ascii: "{"), closer: UInt8(ascii: "}"), owner: nil)
         var first = true
         for (name, value) in self {
             if !first { writer.bytes.append(UInt8(ascii: ",")) }

@@ -115,6 +115,10 @@ import VaporTesting
             for index in 0..<60 {
                 try await Factory.user(app, in: tenant, email: "x\(index)@acme.test", firstName: "Common", lastName: "Name\(index)")
             }
+            // A NUL cannot reach the index (FTS5 stops reading at it) nor PostgreSQL: a 400 naming the field.
+            let nul = try await app.send(.GET, "/api/v1/users?search=ab%00cd", token: tenant.token)
+            expectError(nul, .badRequest, "VALIDATION_ERROR")
+            #expect(JSON(nul)["error"]["details"].keys == ["search"])
             // A fresh sample of these people (SQLite's index only): their shared trigrams ("nam", "@ac") are common.
             let sqlite = app.db.sql.dialect.name == "sqlite"
             let learnt = sqlite ? try await SearchTrigrams.common(on: app.db, maxAge: 0) : []
