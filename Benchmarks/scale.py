@@ -315,13 +315,16 @@ def main():
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--postgres-people", type=int, help="people on PostgreSQL (default: --people)")
     args = parser.parse_args()
     all_results = [run("SQLite", args.people, args.seconds)]
     if os.environ.get("DATABASE_URL"):
         url = os.environ["DATABASE_URL"]
         subprocess.run(["psql", url, "-qc", "DROP DATABASE IF EXISTS bulwark_scale"], check=True, capture_output=True)
         subprocess.run(["psql", url, "-qc", "CREATE DATABASE bulwark_scale"], check=True, capture_output=True)
-        all_results.append(run("PostgreSQL", args.people, args.seconds, url.rsplit("/", 1)[0] + "/bulwark_scale"))
+        postgres_people = args.postgres_people or args.people
+        label = "PostgreSQL" if postgres_people == args.people else f"PostgreSQL, {postgres_people:,} people"
+        all_results.append(run(label, postgres_people, args.seconds, url.rsplit("/", 1)[0] + "/bulwark_scale"))
     if not args.no_readme:
         write_readme(all_results, args.people, args.seconds)
     missed = sum(1 for results in all_results for _, _, met in results.targets if not met)

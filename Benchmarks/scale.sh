@@ -4,7 +4,7 @@
 # cursor, search) in /api/v1 and /api/v4, the overdue list and the completion export of a campaign for everyone;
 # import and export speed and memory, idle memory, cold start. On SQLite, and also on PostgreSQL when DATABASE_URL is
 # set. Prints each target as met or not met and writes the table into Benchmarks/README.md.
-# Usage: Benchmarks/scale.sh [--people N] [--seconds S] [--no-readme]   (needs wrk and sqlite3: apt-get install wrk sqlite3)
+# Usage: Benchmarks/scale.sh [--people N] [--postgres-people N] [--seconds S] [--no-readme]   (needs wrk and sqlite3: apt-get install wrk sqlite3)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }

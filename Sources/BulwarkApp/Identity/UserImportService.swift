@@ -269,7 +269,9 @@ struct UserImportService: Sendable {
                 try await db.transaction { db in
                     for link in slice {
                         guard let managerID = found[link.managerEmail] else { continue }
-                        try await db.sql.raw("UPDATE users SET manager_id = \(bind: managerID) WHERE id = \(bind: link.userID)").run()
+                        try await db.sql.raw("""
+                            UPDATE users SET manager_id = \(bind: managerID), updated_at = \(bind: Date()) WHERE id = \(bind: link.userID)
+                            """).run()
                     }
                 }
                 unresolved += slice.filter { byEmail[$0.managerEmail] == nil }.map { ($0.line, $0.userID) }
@@ -282,7 +284,7 @@ struct UserImportService: Sendable {
                     emails[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "email", as: String.self)
                 }
                 try await db.transaction { db in
-                    try await db.sql.raw("UPDATE users SET manager_id = NULL WHERE manager_id IN (\(binds: ids))").run()
+                    try await db.sql.raw("UPDATE users SET manager_id = NULL, updated_at = \(bind: Date()) WHERE manager_id IN (\(binds: ids))").run()
                     try await db.sql.raw("DELETE FROM users WHERE id IN (\(binds: ids))").run()
                 }
             }

@@ -224,7 +224,8 @@ struct CampaignService: Sendable {
         if newStatus == "active" { await enrollFirstPeople(of: campaign) }
     }
 
-    /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones.
+    /// Recurring work: activate scheduled campaigns whose start has come; enrol newcomers of auto-enrolling ones (only
+    /// when their people, the campaign or its enrolments changed since the last complete walk: `NewcomerWatch`).
     func synchronise(shouldStop: @Sendable () -> Bool = { false }) async throws {
         let due = try await TrainingCampaign.query(on: db).filter(\.$status == "scheduled").filter(\.$startAt <= now).all()
         for campaign in due {
@@ -239,7 +240,10 @@ struct CampaignService: Sendable {
         let beingEnrolled = try await campaignsBeingEnrolled()
         let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
         for campaign in active where !beingEnrolled.contains(campaign.id!) {
+            let fingerprint = try await NewcomerWatch.fingerprint(of: campaign, on: db)
+            guard NewcomerWatch.mayHaveNewcomers(campaign.id!, fingerprint) else { continue }
             try await enrollAudience(of: campaign, newcomersOnly: true, shouldStop: shouldStop)
+            try await NewcomerWatch.walkedAll(campaign, from: fingerprint, on: db)
         }
     }
 }

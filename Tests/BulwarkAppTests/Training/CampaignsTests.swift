@@ -74,6 +74,41 @@ import VaporTesting
         }
     }
 
+    /// The minutely sync walks an audience again only when something it depends on changed since its last walk.
+    @Test func theSyncWalksAgainOnlyWhenPeopleOrTheCampaignChanged() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let person = try await Factory.user(app, in: tenant)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                              departments: ["Finance"])
+            try await TrainingFactory.runEnrolmentJobs(app)
+            let sync = { try await CampaignService(db: app.db, actor: .system, now: Date()).synchronise() }
+            try await sync()
+            let stored = { try #require(try await TrainingCampaign.find(campaign.id, on: app.db)) }
+            let quiet = try await NewcomerWatch.fingerprint(of: try await stored(), on: app.db)
+            #expect(!NewcomerWatch.mayHaveNewcomers(campaign.id!, quiet), "a walk with nothing changed since is not repeated")
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 0)
+            // Someone moving into the audience (a save stamps updated_at) is enrolled by the next sync.
+            person.department = "Finance"
+            try await person.save(on: app.db)
+            #expect(NewcomerWatch.mayHaveNewcomers(campaign.id!, try await NewcomerWatch.fingerprint(of: try await stored(), on: app.db)))
+            try await sync()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 1)
+            // A newcomer, and an enrolment removed behind the campaign's back, each bring a walk.
+            try await Factory.user(app, in: tenant, department: "Finance")
+            try await sync()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 2)
+            try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).filter(\.$user.$id == person.id!).delete(force: true)
+            try await sync()
+            #expect(try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() == 2)
+            // Another tenant's people changing does not change this campaign's fingerprint.
+            let before = try await NewcomerWatch.fingerprint(of: try await stored(), on: app.db)
+            let other = try await Factory.tenant(app, name: "Other")
+            try await Factory.user(app, in: other, department: "Finance")
+            #expect(try await NewcomerWatch.fingerprint(of: try await stored(), on: app.db) == before)
+        }
+    }
+
     @Test func twoSyncsAtOnceActivateACampaignOnce() async throws {
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in

@@ -1,0 +1,53 @@
+import FluentKit
+import Foundation
+import NIOConcurrencyHelpers
+import SQLKit
+
+/// Tells the minutely training sync whether an auto-enrolling campaign can have newcomers. Walking a million people
+/// with a probe each, every minute, was a recurring load on the whole server at that size; now the walk runs only
+/// when something it depends on changed since the last complete walk: the client's people (how many, the latest
+/// change: every Fluent save stamps `updated_at`, and the raw updates that change who someone reports to do too), the
+/// campaign itself, or its enrolments. The fingerprint is taken before a walk and kept after it succeeds, so a
+/// change during the walk brings another one. Kept per process (after a restart, the first sync walks once).
+enum NewcomerWatch {
+    struct Fingerprint: Equatable, Sendable {
+        var people: String
+        var enrolled: Int
+        var campaign: String
+    }
+
+    private static let walked = NIOLockedValueBox<[UUID: Fingerprint]>([:])
+    private static let maxEntries = 10_000
+
+    static func fingerprint(of campaign: TrainingCampaign, on db: any Database) async throws -> Fingerprint {
+        let row = try await db.sql.raw("""
+            SELECT (SELECT COUNT(*) FROM users WHERE client_id = \(bind: campaign.clientID)) AS people,
+                   (SELECT MAX(updated_at) FROM users WHERE client_id = \(bind: campaign.clientID)) AS changed
+            """).first()
+        let people = try row?.decode(column: "people", as: Int.self) ?? 0
+        let changed = try row?.decode(column: "changed", as: Date?.self)?.timeIntervalSince1970 ?? 0
+        return Fingerprint(people: "\(people)|\(changed)", enrolled: try await enrolled(in: campaign, on: db),
+                           campaign: "\(campaign.updatedAt?.timeIntervalSince1970 ?? 0)|\(CampaignService.enrolmentFingerprint(of: campaign))")
+    }
+
+    static func enrolled(in campaign: TrainingCampaign, on db: any Database) async throws -> Int {
+        try await db.sql.raw("SELECT COUNT(*) AS n FROM training_enrollments WHERE campaign_id = \(bind: campaign.id!)").first()?
+            .decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Whether the last complete walk of `campaignID` saw something other than `fingerprint`.
+    static func mayHaveNewcomers(_ campaignID: UUID, _ fingerprint: Fingerprint) -> Bool {
+        walked.withLockedValue { $0[campaignID] } != fingerprint
+    }
+
+    /// After a complete walk: the people and campaign as they were before it, the enrolments as the walk left them
+    /// (its own enrolments are not a change; one removed afterwards is).
+    static func walkedAll(_ campaign: TrainingCampaign, from before: Fingerprint, on db: any Database) async throws {
+        var after = before
+        after.enrolled = try await enrolled(in: campaign, on: db)
+        walked.withLockedValue { entries in
+            if entries[campaign.id!] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[campaign.id!] = after
+        }
+    }
+}
