@@ -252,7 +252,9 @@ def run(label, people, seconds, database_url=None):
                  f"{enrolled:.1f} s ({fmt(audience / enrolled)} people/s)")
     # Everyone's due date moves a month back (SQLite keeps dates as seconds since 1970).
     if database_url:
-        sql(database_url, work, "UPDATE training_enrollments SET due_at = now() - interval '30 days'")
+        # Analysed at once, as autovacuum would shortly: with the statistics of before the update the planner
+        # believes no due date has passed and plans the overdue list for a handful of rows.
+        sql(database_url, work, "UPDATE training_enrollments SET due_at = now() - interval '30 days'; ANALYZE training_enrollments;")
     else:
         # Checkpointed at once: the update rewrites every enrolment in a second process, and the server would
         # otherwise copy that whole write-ahead log back at its next write, in the middle of the measurement.
@@ -260,7 +262,7 @@ def run(label, people, seconds, database_url=None):
     api.call("GET", "/api/v1/users/overdue?page=1")
     overdue = wrk(server.port, "/api/v1/users/overdue?page=1", seconds, headers=auth)
     results.line("`GET /api/v1/users/overdue?page=1`", f"{fmt(overdue['rps'])} req/s, p99 {fmt(overdue['p99'], ' ms')}", reference)
-    results.target("overdue list of a 1,000,000-person campaign p99 < 50 ms", f"{fmt(overdue['p99'], ' ms')} ({overdue['errors']} errors)",
+    results.target(f"overdue list of a {audience:,}-person campaign p99 < 50 ms", f"{fmt(overdue['p99'], ' ms')} ({overdue['errors']} errors)",
                    overdue["p99"] is not None and overdue["p99"] < 50 and overdue["errors"] == 0)
     export = os.path.join(work, "export.csv")
     peak, started = 0.0, time.time()

@@ -3,7 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import SQLKit
 
-/// Which part of a search term the SQLite trigram index is asked for. A phrase query reads the postings of every
+/// Which part of a search term the trigram index (SQLite FTS5, PostgreSQL `pg_trgm`) is asked for. A phrase query reads the postings of every
 /// trigram in it, and a trigram that nearly every person has ("las" of "Last…", the "@acme.test" of every email) has
 /// a posting per person: at a million people, most of a search's time. Such trigrams narrow nothing, so the index is
 /// asked for the runs of the term between them (each a phrase, all required); the substring test that follows
@@ -19,16 +19,16 @@ enum SearchTrigrams {
 
     private static let learnt = NIOLockedValueBox<(common: Set<String>, at: Date)?>(nil)
 
-    /// The FTS5 query for `term`: the phrases of its runs of uncommon trigrams, or the whole term as one phrase when
-    /// every trigram is common (or the term is too short to have a run).
-    static func query(for term: String, common: Set<String>) -> String {
+    /// The parts of `term` the index is asked for: its runs of uncommon trigrams, or the whole term (lowercased) when
+    /// every trigram is common or it is too short to have one. Each is a substring of the term.
+    static func runs(of term: String, common: Set<String>) -> [String] {
         let scalars = Array(term.lowercased().unicodeScalars)
-        func phrase(_ range: Range<Int>) -> String {
+        func text(_ range: Range<Int>) -> String {
             var text = ""
             text.unicodeScalars.append(contentsOf: scalars[range])
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            return text
         }
-        guard scalars.count >= 3 else { return phrase(0..<scalars.count) }
+        guard scalars.count >= 3 else { return [text(0..<scalars.count)] }
         var runs: [Range<Int>] = []
         var start: Int?
         for index in 0...(scalars.count - 3) {
@@ -40,8 +40,13 @@ enum SearchTrigrams {
             }
         }
         if let first = start { runs.append(first..<scalars.count) }
-        guard !runs.isEmpty else { return phrase(0..<scalars.count) }
-        return runs.map(phrase).joined(separator: " AND ")
+        return runs.isEmpty ? [text(0..<scalars.count)] : runs.map(text)
+    }
+
+    /// The FTS5 query for `term`: each run as a phrase (quotes doubled, so nothing in it is query syntax), all required.
+    static func query(for term: String, common: Set<String>) -> String {
+        runs(of: term, common: common).map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            .joined(separator: " AND ")
     }
 
     /// The common trigrams of the people table, from the last sample or a fresh one.
@@ -54,14 +59,25 @@ enum SearchTrigrams {
     }
 
     private static func sample(on db: any Database) async throws -> Set<String> {
-        guard db.sql.dialect.name == "sqlite",
-              let bounds = try await db.sql.raw("SELECT MIN(rowid) AS low, MAX(rowid) AS high FROM users").first(),
-              let low = try bounds.decode(column: "low", as: Int64?.self),
-              let high = try bounds.decode(column: "high", as: Int64?.self), high >= low else { return [] }
-        let rowIDs = Set((0..<sampleSize).map { _ in Int64.random(in: low...high) })
-        let documents = try await db.sql.raw("""
-            SELECT first_name || ' ' || last_name || ' ' || email AS doc FROM users WHERE rowid IN (\(binds: Array(rowIDs)))
-            """).all().map { try $0.decode(column: "doc", as: String.self) }
+        let document = "first_name || ' ' || last_name || ' ' || email"
+        let documents: [String]
+        switch db.sql.dialect.name {
+        case "sqlite":
+            guard let bounds = try await db.sql.raw("SELECT MIN(rowid) AS low, MAX(rowid) AS high FROM users").first(),
+                  let low = try bounds.decode(column: "low", as: Int64?.self),
+                  let high = try bounds.decode(column: "high", as: Int64?.self), high >= low else { return [] }
+            let rowIDs = Set((0..<sampleSize).map { _ in Int64.random(in: low...high) })
+            documents = try await db.sql.raw("""
+                SELECT \(unsafeRaw: document) AS doc FROM users WHERE rowid IN (\(binds: Array(rowIDs)))
+                """).all().map { try $0.decode(column: "doc", as: String.self) }
+        case "postgresql":
+            // Random pages (1% of them), not a scan.
+            documents = try await db.sql.raw("""
+                SELECT \(unsafeRaw: document) AS doc FROM users TABLESAMPLE SYSTEM (1) LIMIT \(bind: sampleSize)
+                """).all().map { try $0.decode(column: "doc", as: String.self) }
+        default:
+            return []
+        }
         guard documents.count >= 50 else { return [] }
         var counts: [String: Int] = [:]
         for document in documents {

@@ -4,8 +4,8 @@ import Vapor
 
 /// Finding people by name or email without reading every row: a trigram index over "first last email" (SQLite FTS5
 /// with the trigram tokenizer, kept by triggers; PostgreSQL `pg_trgm` GIN on the same expression). The index narrows,
-/// and the same case-insensitive substring test on each column as before confirms, so results do not change. On
-/// SQLite the index is asked only for the term's uncommon parts (`SearchTrigrams`).
+/// and the same case-insensitive substring test on each column as before confirms, so results do not change. The
+/// index is asked only for the term's uncommon parts (`SearchTrigrams`).
 ///
 /// Terms shorter than three characters cannot use a trigram index; they (and, on SQLite, terms so common that the
 /// index would name more than `ListTotals.exactLimit` people) walk the list's ordered index instead, which stops as
@@ -30,7 +30,10 @@ enum UserSearch {
                 query.filter(.sql(embed: "\(ident: User.schema).rowid IN (\(binds: rowIDs))"))
             }
         case "postgresql":
-            query.filter(.sql(embed: "\(unsafeRaw: postgresDocument) LIKE \(bind: QueryBuilder<User>.likePattern(term)) ESCAPE '\\'"))
+            // The index answers each run's LIKE (a GIN bitmap per run, ANDed); the substring test above confirms.
+            for run in SearchTrigrams.runs(of: term, common: try await SearchTrigrams.common(on: db)) {
+                query.filter(.sql(embed: "\(unsafeRaw: postgresDocument) LIKE \(bind: QueryBuilder<User>.likePattern(run)) ESCAPE '\\'"))
+            }
         default:
             return
         }

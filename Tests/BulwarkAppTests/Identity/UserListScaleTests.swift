@@ -107,6 +107,7 @@ import VaporTesting
         #expect(SearchTrigrams.query(for: "Last", common: common) == "\"last\"", "every trigram common: the whole term")
         #expect(SearchTrigrams.query(for: "ab", common: common) == "\"ab\"")
         #expect(SearchTrigrams.query(for: "O\"Neil", common: []) == "\"o\"\"neil\"")
+        #expect(SearchTrigrams.runs(of: "xLast7", common: common) == ["xla", "st7"])
     }
 
     @Test func searchFindsTheSamePeopleWhateverTrigramsAreCommon() async throws {
