@@ -22,19 +22,7 @@ enum KeyStyle: Sendable {
 
 /// `.convertToSnakeCase`, converting each distinct key once instead of on every encode.
 enum SnakeCaseKeys {
-    private struct Key: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     private static let converted = NIOLockedValueBox([String: String]())
-
-    static func key(for key: any CodingKey) -> any CodingKey {
-        if key.intValue != nil { return key }
-        return Key(stringValue: name(for: key.stringValue))
-    }
 
     /// The snake-case form of a key name (cached: the names are the DTOs' fields, a bounded set).
     static func name(for name: String) -> String {
@@ -49,8 +37,8 @@ enum SnakeCaseKeys {
         struct OneKey: Encodable {
             let name: String
             func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: Key.self)
-                try container.encode(0, forKey: Key(stringValue: name))
+                var container = encoder.container(keyedBy: WireEncoder.Key.self)
+                try container.encode(0, forKey: WireEncoder.Key(name))
             }
         }
         let encoder = JSONEncoder()

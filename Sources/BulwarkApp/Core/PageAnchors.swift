@@ -1,6 +1,5 @@
 import FluentKit
 import Foundation
-import NIOConcurrencyHelpers
 
 /// Deep offset pages of large lists. `page=4000` of a list in keyset order used to skip 60,000 index entries on every
 /// request; instead, the key of every `spacing`-th row is remembered (an anchor, found once by that same skip) and a
@@ -14,13 +13,8 @@ enum PageAnchors {
     static let spacing = 1_000
     static let maxAge: TimeInterval = ListTotals.maxAge
 
-    private struct Anchor {
-        let values: [KeysetValue]
-        let foundAt: Date
-    }
-
-    private static let anchors = NIOLockedValueBox<[String: Anchor]>([:])
-    private static let maxEntries = 10_000
+    /// Each anchor's key values, by list, order and position (`ShortLivedCache`: bounded, dropped after `maxAge`).
+    private static let anchors = ShortLivedCache<[KeysetValue]>(ttl: .seconds(Int64(maxAge)), capacity: 10_000)
 
     /// Where the page at `offset` starts: the anchor to continue after and the rows to skip from it; nil when the
     /// page is before the first anchor or the list has fewer rows than the anchor's position (then the caller skips
@@ -32,18 +26,13 @@ enum PageAnchors {
         guard index > 0 else { return nil }
         let position = index * spacing
         let key = "\(builder.query)|\(keyset.order)|\(position)"
-        let now = Date()
-        if let anchor = anchors.withLockedValue({ $0[key] }), now.timeIntervalSince(anchor.foundAt) <= maxAge {
-            return (anchor.values, offset - position)
-        }
+        if let values = anchors.value(for: key) { return (values, offset - position) }
+        let generation = anchors.generation
         let walk = builder.copy()
         keyset.apply(to: walk, after: nil)
         guard let row = try await walk.range((position - 1)..<position).all().first else { return nil }
         let values = keyset.columns.map { $0.value(row) }
-        anchors.withLockedValue { entries in
-            if entries[key] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Anchor(values: values, foundAt: now)
-        }
+        anchors.store(values, for: key, generation: generation)
         return (values, offset - position)
     }
 }

@@ -13,7 +13,12 @@ import Testing
             try container.encode(ISO8601.string(date))
         }
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        if style == .snake { encoder.keyEncodingStrategy = .custom { path in SnakeCaseKeys.key(for: path[path.count - 1]) } }
+        if style == .snake {
+            encoder.keyEncodingStrategy = .custom { path in
+                let last = path[path.count - 1]
+                return last.intValue != nil ? last : WireEncoder.Key(SnakeCaseKeys.name(for: last.stringValue))
+            }
+        }
         let text = String(decoding: try encoder.encode(value), as: UTF8.self)
         return try canonical(Array(lowercasingUUIDs(text).utf8))
     }
