@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import NIOConcurrencyHelpers
 import SQLiteKit
 import SQLKit
 
@@ -64,7 +65,15 @@ extension Database {
         if let sqlite = self as? any SQLiteDatabase {
             let (text, binds) = sql.serialize(query)
             let encoder = SQLiteDataEncoder()
-            return try await sqlite.query(text, try binds.map { try encoder.encode($0) }).map { PlainRow(source: .sqlite($0)) }
+            let values = try binds.map { try encoder.encode($0) }
+            // Rows gathered on the database thread: the driver's usual path hands each row to the event loop on its
+            // own (a task and a wake-up per row, the largest cost of an export once decoding was gone).
+            let rows = try await sqlite.withConnection { connection in
+                let gathered = NIOLockedValueBox<[SQLiteRow]>([])
+                try await connection.query(text, values) { row in gathered.withLockedValue { $0.append(row) } }
+                return gathered.withLockedValue { $0 }
+            }
+            return rows.map { PlainRow(source: .sqlite($0)) }
         }
         return try await sql.raw(query).all().map { PlainRow(source: .sql($0)) }
     }
