@@ -31,8 +31,7 @@ enum SearchTrigrams {
         guard scalars.count >= 3 else { return [text(0..<scalars.count)] }
         var runs: [Range<Int>] = []
         var start: Int?
-        for index in 0...(scalars.count - 3) {
-            let trigram = String(String.UnicodeScalarView(scalars[index..<(index + 3)]))
+        for (index, trigram) in trigrams(scalars).enumerated() {
             if common.contains(trigram) {
                 if let first = start { runs.append(first..<(index + 2)); start = nil }
             } else if start == nil {
@@ -58,8 +57,14 @@ enum SearchTrigrams {
         return fresh
     }
 
+    /// A lowercased text's trigrams in order, by scalar (FTS5's trigram tokenizer counts characters, not bytes).
+    private static func trigrams(_ scalars: [Unicode.Scalar]) -> [String] {
+        guard scalars.count >= 3 else { return [] }
+        return (0...(scalars.count - 3)).map { String(String.UnicodeScalarView(scalars[$0..<($0 + 3)])) }
+    }
+
     private static func sample(on db: any Database) async throws -> Set<String> {
-        let document = "first_name || ' ' || last_name || ' ' || email"
+        let document = UserSearch.document
         let documents: [String]
         switch db.sql.dialect.name {
         case "sqlite":
@@ -81,13 +86,7 @@ enum SearchTrigrams {
         guard documents.count >= 50 else { return [] }
         var counts: [String: Int] = [:]
         for document in documents {
-            let scalars = Array(document.lowercased().unicodeScalars)
-            guard scalars.count >= 3 else { continue }
-            var seen = Set<String>()
-            for index in 0...(scalars.count - 3) {
-                seen.insert(String(String.UnicodeScalarView(scalars[index..<(index + 3)])))
-            }
-            for trigram in seen { counts[trigram, default: 0] += 1 }
+            for trigram in Set(trigrams(Array(document.lowercased().unicodeScalars))) { counts[trigram, default: 0] += 1 }
         }
         let threshold = Int((Double(documents.count) * commonShare).rounded(.up))
         return Set(counts.filter { $0.value >= threshold }.keys)

@@ -41,6 +41,9 @@ enum UserSearch {
 
     /// The indexed expression, written the same way in the index and the query so the planner matches them.
     static let postgresDocument = "lower(users.first_name || ' ' || users.last_name || ' ' || users.email)"
+
+    /// What the SQLite index holds for a person (and what `SearchTrigrams` samples).
+    static let document = "first_name || ' ' || last_name || ' ' || email"
 }
 
 /// Creates the search index and its upkeep; existing people are indexed once here.
@@ -49,7 +52,7 @@ struct CreateUserSearchIndex: AsyncMigration {
         let sql = database.sql
         switch sql.dialect.name {
         case "sqlite":
-            let document = "first_name || ' ' || last_name || ' ' || email"
+            let document = UserSearch.document
             try await sql.raw("""
                 CREATE VIRTUAL TABLE IF NOT EXISTS users_search USING fts5(doc, content='', contentless_delete=1, tokenize='trigram')
                 """).run()

@@ -78,7 +78,7 @@ struct OverdueService: Sendable {
         // lessons for each page. The page's people lead (their index); on SQLite the client and due filters are kept
         // off their indexes ("+"), which without statistics it would otherwise walk: every open assignment of the client.
         let plain = db.sql.dialect.name == "sqlite" ? "+" : ""
-        let itemRows = try await db.sql.raw("""
+        let itemRows = try await db.plainRows("""
             SELECT e.id, e.user_id, e.campaign_id, c.name AS campaign_name, e.module_id, m.title AS module_title, e.due_at,
                    e.progress
             FROM training_enrollments e JOIN training_campaigns c ON c.id = e.campaign_id
@@ -86,16 +86,15 @@ struct OverdueService: Sendable {
             WHERE e.user_id IN (\(binds: userIDs)) AND \(unsafeRaw: plain)e.client_id = \(bind: clientID)
               AND e.status <> 'completed' AND \(unsafeRaw: plain)e.due_at < \(bind: now) AND c.status IN ('active', 'completed')
             ORDER BY e.due_at, e.id
-            """).all()
+            """)
         var items: [UUID: [Item]] = [:]
         for row in itemRows {
-            let due = try row.decode(column: "due_at", as: Date.self)
-            items[try row.decode(column: "user_id", as: UUID.self), default: []].append(Item(
-                enrollmentId: try row.decode(column: "id", as: UUID.self), campaignId: try row.decode(column: "campaign_id", as: UUID.self),
-                campaignName: try row.decode(column: "campaign_name", as: String.self),
-                moduleId: try row.decode(column: "module_id", as: UUID.self),
-                moduleTitle: try row.decode(column: "module_title", as: String.self), dueAt: due,
-                daysOverdue: Self.daysOverdue(due, now: now), progress: try row.decode(column: "progress", as: Int.self)))
+            let due = try row.date("due_at")
+            items[try row.uuid("user_id"), default: []].append(Item(
+                enrollmentId: try row.uuid("id"), campaignId: try row.uuid("campaign_id"),
+                campaignName: try row.text("campaign_name"), moduleId: try row.uuid("module_id"),
+                moduleTitle: try row.text("module_title"), dueAt: due,
+                daysOverdue: Self.daysOverdue(due, now: now), progress: try row.integer("progress")))
         }
         let rows = userIDs.compactMap { id -> Row? in
             guard let user = users[id] else { return nil }
