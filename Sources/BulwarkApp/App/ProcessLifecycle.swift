@@ -7,6 +7,16 @@ import Vapor
 /// finish the message in hand and hand back the rest, then write every buffered tracking event.
 struct ProcessLifecycle: LifecycleHandler {
     func didBootAsync(_ app: Application) async throws {
+        // Tracking events answered by a process that was killed reach the database before this one serves; later
+        // orphans (another process on this directory dying) are picked up every minute.
+        await app.trackingWriter.recoverOrphans()
+        app.journalRecovery = Task { [weak app] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                guard let app, !Task.isCancelled else { return }
+                await app.trackingWriter.recoverOrphans()
+            }
+        }
         guard app.startsJobWorker else { return }
         guard case let .sqliteFile(path) = app.settings.database else {
             app.jobWorker.start(app: app)
@@ -37,6 +47,7 @@ struct ProcessLifecycle: LifecycleHandler {
         await app.server.shutdown()
         await app.jobWorker.stop()
         await app.sendOutcomes.close()
+        app.journalRecovery?.cancel()
         await app.trackingWriter.close()
         await app.rateLimitStore.flush()
         app.queueOwnership = nil
@@ -46,6 +57,12 @@ struct ProcessLifecycle: LifecycleHandler {
 extension Application {
     private struct StartsJobWorkerKey: StorageKey { typealias Value = Bool }
     private struct QueueOwnershipKey: StorageKey { typealias Value = QueueOwnership }
+    private struct JournalRecoveryKey: StorageKey { typealias Value = Task<Void, Never> }
+
+    var journalRecovery: Task<Void, Never>? {
+        get { storage[JournalRecoveryKey.self] }
+        set { storage[JournalRecoveryKey.self] = newValue }
+    }
 
     /// Set by the entry point for `serve` (unless BULWARK_DISABLE_WORKER): one-off commands never send mail.
     var startsJobWorker: Bool {

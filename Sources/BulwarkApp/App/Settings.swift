@@ -54,6 +54,9 @@ struct Settings: Sendable {
     var trustedProxies: [IPNetwork]
     /// Outbound targets a tenant may set beyond the public internet (BULWARK_OUTBOUND_ALLOW).
     var outbound: OutboundPolicy
+    /// Where tracking events wait for the database (BULWARK_JOURNAL_DIR): beside the SQLite file, `bulwark-journal` on
+    /// PostgreSQL, nowhere (memory) for the in-memory database of tests.
+    var journalDirectory: String? = nil
 
     struct OIDCSettings: Sendable {
         var issuer: String
@@ -122,7 +125,14 @@ struct Settings: Sendable {
             phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
             phishingGatewayRanges: try networks(env("BULWARK_PHISHING_GATEWAY_RANGES"), setting: "BULWARK_PHISHING_GATEWAY_RANGES"),
             trustedProxies: try networks(env("BULWARK_TRUSTED_PROXIES"), setting: "BULWARK_TRUSTED_PROXIES"),
-            outbound: try outboundPolicy(env("BULWARK_OUTBOUND_ALLOW"))
+            outbound: try outboundPolicy(env("BULWARK_OUTBOUND_ALLOW")),
+            journalDirectory: env("BULWARK_JOURNAL_DIR") ?? {
+                switch database {
+                case let .sqliteFile(path): path + ".journal"
+                case .postgres: environment == .testing ? nil : "bulwark-journal"
+                case .sqliteMemory: nil
+                }
+            }()
         )
     }
 }

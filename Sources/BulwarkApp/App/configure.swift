@@ -72,9 +72,14 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
     try await syncBuiltinContent(app)
-    app.trackingWriter = TrackingEventWriter.make(db: app.db)
     app.sendOutcomes = GroupCommit(db: app.db) { outcomes, db in try await SendOutcome.write(outcomes, on: db) }
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
+    app.trackingWriter = try TrackingEventWriter.make(app: app, directory: settings.journalDirectory)
+    // Each query on any event loop's connection: one pinned connection would queue the lookups behind the journal's
+    // writes.
+    app.trackingTargets = CoalescingLookup { [databases = app.databases, group = app.eventLoopGroup, logger = app.logger] tokens in
+        try await TrackingTarget.find(tokens: tokens, on: databases.database(logger: logger, on: group.any())!)
+    }
     app.jobWorker = JobWorker()
     registerJobs(app)
 

@@ -47,6 +47,16 @@ struct PlainRow: Sendable {
     func optionalDate(_ column: String) throws -> Date? { try value(column, as: Date.self) }
 
     /// SQLite keeps ids as text (parsed by `UUID(hexText:)`); PostgreSQL as `uuid`.
+    func optionalUUID(_ column: String) throws -> UUID? {
+        switch source {
+        case let .sqlite(row):
+            if row.column(column)?.isNull ?? true { return nil }
+        case let .sql(row):
+            if try row.decodeNil(column: column) { return nil }
+        }
+        return try uuid(column)
+    }
+
     func uuid(_ column: String) throws -> UUID {
         switch source {
         case let .sqlite(row):

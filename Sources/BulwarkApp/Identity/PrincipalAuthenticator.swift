@@ -16,6 +16,8 @@ struct PrincipalAuthenticator: AsyncMiddleware {
             } else {
                 request.auth.login(principal)
             }
+            // Someone signed in may read results: they include every tracking event answered before this request.
+            await request.application.trackingWriter.caughtUp()
         }
         return try await next.respond(to: request)
     }

@@ -12,7 +12,6 @@ struct TrackingController: RouteCollection {
     ])
     /// Field names that look like secrets are never recorded, not even by name.
     static let secretFieldPattern = "pass|pwd|secret|pin|otp|token|card|cvv|ssn"
-    static let recordingStatuses: Set<String> = ["sending", "sent", "cancelled"]
 
     func boot(routes: any RoutesBuilder) throws {
         let track = routes.grouped("api", "phishing", "track")
@@ -33,33 +32,41 @@ struct TrackingController: RouteCollection {
     }
 
     private func target(_ req: Request) async throws -> TrackingTarget? {
-        try await TrackingTarget.find(token: req.parameters.get("token"), on: req.db)
+        try await TrackingTarget.find(token: req.parameters.get("token"), in: req.application.trackingTargets)
     }
 
-    /// Records the event (through the group-commit writer) unless the campaign stopped recording.
-    private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) async throws {
-        guard Self.recordingStatuses.contains(target.campaignStatus) else { return }
-        let agent = req.headers.first(name: .userAgent)
-        let reason = kind == "report" ? nil : req.application.botDetector.reason(
-            isHead: req.method == .HEAD, userAgent: agent, ip: req.clientIP, sentAt: target.sentAt, now: req.now)
+    /// Keeps the hit in the tracking journal, whose flusher checks that the token names a simulation of a campaign
+    /// that still records, and flags scanners.
+    private func keep(_ kind: String, token: String, req: Request, details: String? = nil) throws {
         do {
-            try await req.application.trackingWriter.submit(TrackingEvent(
-                simulationID: target.simulationID, campaignID: target.campaignID, clientID: target.clientID, kind: kind,
-                occurredAt: req.now, ip: req.clientIP, userAgent: agent.map { String($0.prefix(500)) }, botReason: reason,
+            try req.application.trackingWriter.append(TrackingHit(
+                token: token, kind: kind, occurredAt: req.now, ip: req.clientIP,
+                userAgent: req.headers.first(name: .userAgent).map { String($0.prefix(500)) }, isHead: req.method == .HEAD,
                 details: details))
-        } catch is GroupCommit<TrackingEvent>.Full {
-            // Nothing was stored: the client (a mail client, a browser) is told to come back rather than told "done".
+        } catch is TrackingEventWriter.Journal.Full, is TrackingEventWriter.Journal.Closed, is JournalSegment.Failure {
+            // Nothing was kept: the client (a mail client, a browser) is told to come back rather than told "done".
             var error = APIError(status: .serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: "Busy; try again shortly.",
                                  details: nil)
             error.headers.replaceOrAdd(name: "Retry-After", value: "1")
             throw error
         }
-        req.application.phishingMetrics.events(reason == nil ? kind : "\(kind)_flagged").increment()
-        if reason == nil, kind == "click" || kind == "submit" { try await assignTraining(target, req: req) }
     }
 
+    /// A hit of a known simulation; a person's (not a scanner's) click or submission also enrols them in the
+    /// campaign's training module.
+    private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) async throws {
+        guard TrackingEventWriter.recordingStatuses.contains(target.campaignStatus) else { return }
+        try keep(kind, token: target.token, req: req, details: details)
+        guard kind == "click" || kind == "submit", target.trainingModuleID != nil,
+              req.application.botDetector.reason(isHead: req.method == .HEAD, userAgent: req.headers.first(name: .userAgent),
+                                                 ip: req.clientIP, sentAt: target.sentAt, now: req.now) == nil else { return }
+        try await assignTraining(target, req: req)
+    }
+
+    /// The pixel answers alike for any token; which simulation it names is worked out when the hit is written, a
+    /// batch at a time.
     @Sendable func open(req: Request) async throws -> Response {
-        if let target = try await target(req) { try await record("open", target, req: req) }
+        if let token = TrackingTarget.plausibleToken(req.parameters.get("token")) { try keep("open", token: token, req: req) }
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "image", subType: "gif")
         headers.replaceOrAdd(name: .cacheControl, value: "no-store, no-cache, must-revalidate, max-age=0")

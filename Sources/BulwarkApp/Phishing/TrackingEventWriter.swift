@@ -2,8 +2,9 @@ import Fluent
 import SQLKit
 import Vapor
 
-/// A tracking event waiting to be written.
-struct TrackingEvent: Sendable {
+/// A tracking event as stored. Its id is given when the request is answered, so a replayed journal stores it once.
+struct TrackingEvent: Sendable, Equatable {
+    let id: UUID
     let simulationID: UUID
     let campaignID: UUID
     let clientID: UUID
@@ -13,6 +14,20 @@ struct TrackingEvent: Sendable {
     let userAgent: String?
     let botReason: String?
     let details: String?
+
+    init(id: UUID? = nil, simulationID: UUID, campaignID: UUID, clientID: UUID, kind: String, occurredAt: Date, ip: String?,
+         userAgent: String?, botReason: String?, details: String?) {
+        self.id = id ?? UUID.timeOrdered(at: occurredAt)
+        self.simulationID = simulationID
+        self.campaignID = campaignID
+        self.clientID = clientID
+        self.kind = kind
+        self.occurredAt = occurredAt
+        self.ip = ip
+        self.userAgent = userAgent
+        self.botReason = botReason
+        self.details = details
+    }
 
     /// The stage a person's event moves the simulation to (never backwards); reports move nothing.
     var stage: Simulation.Stage? {
@@ -25,14 +40,90 @@ struct TrackingEvent: Sendable {
     }
 }
 
-/// Writes tracking events through one group-commit writer: a campaign's burst of opens costs a handful of
-/// transactions, and each request answers once its event is stored.
+/// What a tracking request keeps: the token as it came and what the request said. The journal's flusher resolves a
+/// batch of them to their simulations in one query, so an open costs its request no database work at all.
+struct TrackingHit: Sendable, Equatable {
+    let id: UUID
+    let token: String
+    let kind: String
+    let occurredAt: Date
+    let ip: String?
+    let userAgent: String?
+    let isHead: Bool
+    let details: String?
+
+    init(id: UUID? = nil, token: String, kind: String, occurredAt: Date, ip: String?, userAgent: String?, isHead: Bool,
+         details: String?) {
+        self.id = id ?? UUID.timeOrdered(at: occurredAt)
+        self.token = token
+        self.kind = kind
+        self.occurredAt = occurredAt
+        self.ip = ip
+        self.userAgent = userAgent
+        self.isHead = isHead
+        self.details = details
+    }
+}
+
+extension TrackingHit: JournalRecord {
+    func journalRecord() -> [UInt8] {
+        var record = JournalBytes()
+        record.write(id)
+        record.write(occurredAt)
+        for text in [token, kind, isHead ? "HEAD" : "GET", ip, userAgent, details] { record.write(text) }
+        return record.bytes
+    }
+
+    init(journalRecord bytes: [UInt8]) throws {
+        var record = JournalBytes(reading: bytes)
+        let id = try record.readUUID()
+        let occurredAt = try record.readDate()
+        guard let token = try record.readString(), let kind = try record.readString(), let method = try record.readString() else {
+            throw JournalBytes.Malformed()
+        }
+        self.init(id: id, token: token, kind: kind, occurredAt: occurredAt, ip: try record.readString(),
+                  userAgent: try record.readString(), isHead: method == "HEAD", details: try record.readString())
+    }
+}
+
+/// Tracking goes through a write-behind journal: a request answers once its hit is in the journal file, and the
+/// journal's flusher turns the hits of the last few milliseconds into events in one transaction.
 enum TrackingEventWriter {
-    static func make(db: any Database) -> GroupCommit<TrackingEvent> {
-        GroupCommit(db: db) { events, db in try await write(events, on: db) }
+    typealias Journal = WriteBehindJournal<TrackingHit>
+    /// Campaigns whose tracking links still record: a completed campaign's links work but count nothing.
+    static let recordingStatuses: Set<String> = ["sending", "sent", "cancelled"]
+
+    static func make(app: Application, directory: String?) throws -> Journal {
+        let detector = app.botDetector
+        let metrics = app.phishingMetrics
+        return try Journal(db: app.db, logger: app.logger, directory: directory, prefix: "tracking") { hits, db in
+            let events = try await resolve(hits, detector: detector, on: db)
+            try await write(events, on: db)
+            for event in events { metrics.events(event.botReason == nil ? event.kind : "\(event.kind)_flagged").increment() }
+        }
+    }
+
+    /// The hits whose token names a simulation of a recording campaign, as events; scanners are flagged, as of the
+    /// moment of the hit.
+    static func resolve(_ hits: [TrackingHit], detector: BotDetector, on db: any Database) async throws -> [TrackingEvent] {
+        var targets: [String: TrackingTarget] = [:]
+        let tokens = Array(Set(hits.map(\.token)))
+        for start in stride(from: 0, to: tokens.count, by: 500) {
+            let found = try await TrackingTarget.find(tokens: Array(tokens[start..<min(start + 500, tokens.count)]), on: db)
+            targets.merge(found.filter { recordingStatuses.contains($0.value.campaignStatus) }) { $1 }
+        }
+        return hits.compactMap { hit in
+            guard let target = targets[hit.token] else { return nil }
+            let reason = hit.kind == "report" ? nil : detector.reason(
+                isHead: hit.isHead, userAgent: hit.userAgent, ip: hit.ip, sentAt: target.sentAt, now: hit.occurredAt)
+            return TrackingEvent(id: hit.id, simulationID: target.simulationID, campaignID: target.campaignID, clientID: target.clientID,
+                                 kind: hit.kind, occurredAt: hit.occurredAt, ip: hit.ip, userAgent: hit.userAgent, botReason: reason,
+                                 details: hit.details)
+        }
     }
 
     static func write(_ events: [TrackingEvent], on db: any Database) async throws {
+        guard !events.isEmpty else { return }
         // Everything touching simulations (the foreign-key check of each insert locks its row too) goes in id order,
         // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
         let events = events.sorted { UUID.byteOrder($0.simulationID, $1.simulationID) }
@@ -49,11 +140,12 @@ enum TrackingEventWriter {
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
                      "bot_reason", "details")
         for event in events {
-            insert = insert.values(SQLBind(UUID.timeOrdered(at: event.occurredAt)), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
+            insert = insert.values(SQLBind(event.id), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
                                    SQLBind(event.kind), SQLBind(event.occurredAt), SQLBind(event.ip), SQLBind(event.userAgent),
                                    SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
         }
-        try await insert.run()
+        // A replayed journal may hold events already stored.
+        try await insert.ignoringConflicts(with: ["id"]).run()
         try await recordProgress(of: events, on: db)
     }
 
@@ -84,7 +176,8 @@ enum TrackingEventWriter {
     }
 
     /// One statement for the whole batch (it was one per event, each a round trip while the writer held the database).
-    /// Stages only move forward and each timestamp keeps its first value. Every value is bound non-null (a stage's
+    /// Stages only move forward and each timestamp keeps its first value; a simulation the batch changes nothing in
+    /// (a repeated open) is not rewritten. Every value is bound non-null (a stage's
     /// flag decides whether its time is used) so PostgreSQL can type the VALUES list from its binds.
     private static func recordProgress(of events: [TrackingEvent], on db: any Database) async throws {
         let rows = progress(of: events)
@@ -105,15 +198,20 @@ enum TrackingEventWriter {
                 submitted_at = CASE WHEN v.stage >= 4 THEN COALESCE(phishing_simulations.submitted_at, v.submitted_at) ELSE phishing_simulations.submitted_at END,
                 reported_at = CASE WHEN v.reported = 1 THEN COALESCE(phishing_simulations.reported_at, v.reported_at) ELSE phishing_simulations.reported_at END
             FROM v WHERE phishing_simulations.id = v.id
+              AND (phishing_simulations.stage < v.stage
+                   OR (v.stage >= 2 AND phishing_simulations.opened_at IS NULL)
+                   OR (v.stage >= 3 AND phishing_simulations.clicked_at IS NULL)
+                   OR (v.stage >= 4 AND phishing_simulations.submitted_at IS NULL)
+                   OR (v.reported = 1 AND phishing_simulations.reported_at IS NULL))
             """).run()
     }
 }
 
 extension Application {
-    private struct WriterKey: StorageKey { typealias Value = GroupCommit<TrackingEvent> }
+    private struct WriterKey: StorageKey { typealias Value = TrackingEventWriter.Journal }
     private struct BotDetectorKey: StorageKey { typealias Value = BotDetector }
 
-    var trackingWriter: GroupCommit<TrackingEvent> {
+    var trackingWriter: TrackingEventWriter.Journal {
         get { storage[WriterKey.self]! }
         set { storage[WriterKey.self] = newValue }
     }

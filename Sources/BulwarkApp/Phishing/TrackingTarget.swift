@@ -1,6 +1,7 @@
 import Foundation
 import Fluent
 import SQLKit
+import Vapor
 
 /// What the tracking routes need to know about the simulation a token names, read in one indexed query. The open
 /// pixel and the click redirect are the highest-rate routes of the product; loading the `Simulation` and its
@@ -25,22 +26,40 @@ struct TrackingTarget: Sendable {
         return token
     }
 
-    static func find(token: String?, on db: any Database) async throws -> TrackingTarget? {
+    /// The simulation `token` names, looked up together with other requests' tokens (`Application.trackingTargets`).
+    static func find(token: String?, in lookup: CoalescingLookup<String, TrackingTarget>) async throws -> TrackingTarget? {
         guard let token = plausibleToken(token) else { return nil }
-        let row = try await db.sql.raw("""
-            SELECT s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
+        return try await lookup.value(for: token)
+    }
+
+    /// The simulations some tokens name, in one indexed query.
+    static func find(tokens: [String], on db: any Database) async throws -> [String: TrackingTarget] {
+        guard !tokens.isEmpty else { return [:] }
+        var found: [String: TrackingTarget] = [:]
+        for row in try await db.plainRows("""
+            SELECT s.token, s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
                    c.status, c.tracking_base_url, c.training_module_id
             FROM phishing_simulations s JOIN phishing_campaigns c ON c.id = s.campaign_id
-            WHERE s.token = \(bind: token)
-            """).first()
-        guard let row else { return nil }
-        let moduleID: UUID? = try row.decodeNil(column: "training_module_id") ? nil : row.decodeUUID(column: "training_module_id")
-        return TrackingTarget(
-            simulationID: try row.decodeUUID(column: "id"), campaignID: try row.decodeUUID(column: "campaign_id"),
-            clientID: try row.decodeUUID(column: "client_id"), userID: try row.decodeUUID(column: "user_id"),
-            templateID: try row.decodeUUID(column: "template_id"), token: token,
-            sentAt: try row.decode(column: "sent_at", as: Date?.self),
-            campaignStatus: try row.decode(column: "status", as: String.self),
-            trackingBaseURL: try row.decode(column: "tracking_base_url", as: String.self), trainingModuleID: moduleID)
+            WHERE s.token IN (\(binds: tokens))
+            """) {
+            let token = try row.text("token")
+            found[token] = TrackingTarget(
+                simulationID: try row.uuid("id"), campaignID: try row.uuid("campaign_id"), clientID: try row.uuid("client_id"),
+                userID: try row.uuid("user_id"), templateID: try row.uuid("template_id"), token: token,
+                sentAt: try row.optionalDate("sent_at"), campaignStatus: try row.text("status"),
+                trackingBaseURL: try row.text("tracking_base_url"),
+                trainingModuleID: try row.optionalUUID("training_module_id"))
+        }
+        return found
+    }
+}
+
+extension Application {
+    private struct TrackingTargetsKey: StorageKey { typealias Value = CoalescingLookup<String, TrackingTarget> }
+
+    /// The tracking routes' token lookups, answered a batch at a time.
+    var trackingTargets: CoalescingLookup<String, TrackingTarget> {
+        get { storage[TrackingTargetsKey.self]! }
+        set { storage[TrackingTargetsKey.self] = newValue }
     }
 }

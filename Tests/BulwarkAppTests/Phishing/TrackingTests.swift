@@ -166,23 +166,43 @@ import VaporTesting
         await fixture.stop()
     }
 
-    /// In memory and on a SQLite file (WAL, busy timeout, one connection per event loop): every answered open is
-    /// stored, and the simulation moves once.
+    /// In memory and on a SQLite file with its journal beside it (WAL, busy timeout, one connection per event loop):
+    /// every answered open is stored, and the simulation moves once. A signed-in read that follows the burst sees all
+    /// of it, although the journal writes to the database behind the answers.
     @Test(arguments: [false, true]) func aBurstOfOpensStoresEveryEvent(onFile: Bool) async throws {
         let path = NSTemporaryDirectory() + "bulwark-tracking-\(UUID().uuidString).sqlite"
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try? FileManager.default.removeItem(atPath: path + ".journal")
+        }
         let fixture = try SMTPFixture()
         try await fixture.start()
         let clock = ManualClock()
-        try await withBulwark(clock: clock, adjust: { if onFile, TestDatabase.postgresURL == nil { $0.database = .sqliteFile(path) } }) { app in
-            let (_, simulation, _, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+        try await withBulwark(clock: clock, adjust: {
+            guard onFile else { return }
+            if TestDatabase.postgresURL == nil { $0.database = .sqliteFile(path) }
+            $0.journalDirectory = path + ".journal"
+        }) { app in
+            let (tenant, simulation, campaign, _) = try await sentSimulation(app, clock: clock, fixture: fixture)
+            let token = try await Factory.token(app, for: tenant.admin)
             try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
                 for _ in 0..<200 {
-                    group.addTask { try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers()).status }
+                    group.addTask {
+                        try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers(), settle: false).status
+                    }
                 }
                 for try await status in group { #expect(status == .ok) }
             }
-            #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "open").count() == 200)
+            let results = JSON(try await app.send(.GET, "/api/v1/phishing/campaigns/\(campaign)/results?status=opened", token: token,
+                                                  settle: false))
+            #expect(results["data"].array.map { $0["email"].string } == ["target@acme.test"])
+            let timeline = JSON(try await app.send(.GET, "/api/v1/phishing/simulations/\(simulation.id!)", token: token, settle: false))
+            #expect(timeline["data"]["timeline"].array.filter { $0["kind"].string == "open" }.count == 200)
+            // One more, read at once: the journal's flusher has not even woken yet when the read arrives.
+            _ = try await app.send(.GET, "/api/phishing/track/open/\(simulation.token)", headers: headers(), settle: false)
+            let next = JSON(try await app.send(.GET, "/api/v1/phishing/simulations/\(simulation.id!)", token: token, settle: false))
+            #expect(next["data"]["timeline"].array.filter { $0["kind"].string == "open" }.count == 201)
+            #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "open").count() == 201)
             #expect(try await Simulation.find(simulation.id, on: app.db)?.stage == Simulation.Stage.opened.rawValue)
         }
         await fixture.stop()

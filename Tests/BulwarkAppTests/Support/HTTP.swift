@@ -48,7 +48,7 @@ extension Application {
     /// `json` is encoded as the body; `token` goes in the Authorization header.
     func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil,
               body: String? = nil, contentType: HTTPMediaType? = nil, headers extra: HTTPHeaders = [:],
-              peer: String = Application.testPeer) async throws -> TestResponse {
+              peer: String = Application.testPeer, settle: Bool = true) async throws -> TestResponse {
         var headers = extra
         if let token { headers.bearerAuthorization = .init(token: token) }
         var buffer: ByteBuffer?
@@ -66,6 +66,8 @@ extension Application {
                               logger: logger, on: eventLoopGroup.next())
         let response = try await responder.respond(to: request).get()
         let collected = try await response.body.collect(on: request.eventLoop).get() ?? ByteBuffer()
+        // Tests also read the database directly; a signed-in request would wait for the tracking journal by itself.
+        if settle { await trackingWriter.caughtUp() }
         return TestResponse(status: response.status, headers: response.headers, body: collected)
     }
 }

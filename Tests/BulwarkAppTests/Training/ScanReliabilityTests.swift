@@ -243,19 +243,17 @@ import Vapor
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<200 {
                     group.addTask {
-                        try await writer.submit(TrackingEvent(simulationID: simulation.id!, campaignID: simulation.$campaign.id,
-                                                              clientID: simulation.clientID, kind: "open", occurredAt: Date(),
-                                                              ip: "192.0.2.\(index % 250)", userAgent: "Mail", botReason: nil, details: nil))
+                        try writer.append(TrackingHit(token: simulation.token, kind: "open", occurredAt: Date(), ip: "192.0.2.\(index % 250)",
+                                                      userAgent: "Mail", isHead: false, details: nil))
                     }
                 }
                 try await group.waitForAll()
             }
             await writer.close()
             #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "open").count() == 200)
-            await #expect(throws: GroupCommit<TrackingEvent>.Closed.self) {
-                try await writer.submit(TrackingEvent(simulationID: simulation.id!, campaignID: simulation.$campaign.id,
-                                                      clientID: simulation.clientID, kind: "open", occurredAt: Date(),
-                                                      ip: nil, userAgent: nil, botReason: nil, details: nil))
+            #expect(throws: TrackingEventWriter.Journal.Closed.self) {
+                try writer.append(TrackingHit(token: simulation.token, kind: "open", occurredAt: Date(), ip: nil, userAgent: nil,
+                                              isHead: false, details: nil))
             }
         }
     }

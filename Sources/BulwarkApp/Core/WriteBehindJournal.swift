@@ -1,0 +1,239 @@
+import Fluent
+import NIOConcurrencyHelpers
+import Vapor
+
+/// An item a `WriteBehindJournal` can keep in its file.
+protocol JournalRecord: Sendable {
+    func journalRecord() -> [UInt8]
+    init(journalRecord: [UInt8]) throws
+}
+
+/// Write-behind for the highest-rate writes (tracking events): `append` returns once the item's record is in a local
+/// journal file (`JournalSegment`, one `write(2)`, no database round trip), and a flusher moves items into the database
+/// in large transactions. Group commit made each request wait for a transaction shared with whatever arrived while the
+/// previous one ran, a few items per transaction at the tracking routes' rate; here a transaction carries everything
+/// gathered over `gatherDelay`.
+///
+/// Nothing answered is lost: a process killed before its flusher ran leaves its segment files, and the next process
+/// using the directory replays them (`recoverOrphans`) at start and every minute. Replays are idempotent: each item
+/// carries its own id and `write` ignores ids already stored.
+///
+/// Readers that must see every item answered before they started (an authenticated request reading results) call
+/// `caughtUp()`. Without a directory (the in-memory database of tests) items are kept in memory only, as the database
+/// itself is.
+final class WriteBehindJournal<Item: JournalRecord>: Sendable {
+    typealias Write = @Sendable (_ items: [Item], _ db: any Database) async throws -> Void
+
+    struct Full: Error, CustomStringConvertible {
+        var description: String { "the journal holds as many unwritten items as it may" }
+    }
+
+    struct Closed: Error, CustomStringConvertible {
+        var description: String { "the journal is shutting down" }
+    }
+
+    private struct State {
+        var segment: JournalSegment?
+        /// Rotated-out segments, removed once their last record is in the database.
+        var retired: [JournalSegment] = []
+        var pending: [Item] = []
+        var appended: UInt64 = 0
+        var durable: UInt64 = 0
+        var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var flusher: Task<Void, Never>?
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let db: any Database
+    private let logger: Logger
+    private let directory: String?
+    private let prefix: String
+    private let write: Write
+    private let maxBatch: Int
+    private let maxPending: UInt64
+    private let gatherDelay: Duration
+    private let segmentBytes: Int
+
+    init(db: any Database, logger: Logger, directory: String?, prefix: String, maxBatch: Int = 2_000,
+         maxPending: Int = 200_000, gatherDelay: Duration = .milliseconds(10), segmentBytes: Int = 8 << 20,
+         write: @escaping Write) throws {
+        self.db = db
+        self.logger = logger
+        self.directory = directory
+        self.prefix = prefix
+        self.maxBatch = maxBatch
+        self.maxPending = UInt64(maxPending)
+        self.gatherDelay = gatherDelay
+        self.segmentBytes = segmentBytes
+        self.write = write
+        if let directory { try JournalSegment.makeDirectory(directory) }
+    }
+
+    /// Keeps `item`: once this returns, the item reaches the database even if this process is killed now. The file
+    /// write happens outside the lock (`O_APPEND` places each record whole), so two event loops appending at once do
+    /// not queue behind each other's system call.
+    func append(_ item: Item) throws {
+        let record = directory == nil ? nil : JournalSegment.frame(item.journalRecord())
+        let segment: JournalSegment? = try state.withLockedValue { state in
+            guard !state.closed else { throw Closed() }
+            guard state.appended - state.durable < maxPending else { throw Full() }
+            guard let directory, let record else { return nil }
+            if state.segment == nil || state.segment!.size >= segmentBytes {
+                let next = try JournalSegment.create(in: directory, prefix: prefix)
+                if let current = state.segment { state.retired.append(current) }
+                state.segment = next
+            }
+            state.segment!.reserve(record.count)
+            return state.segment
+        }
+        var failure: (any Error)?
+        if let segment, let record {
+            do { try segment.write(record) } catch { failure = error }
+        }
+        try state.withLockedValue { state in
+            segment?.writers -= 1
+            if let failure { throw failure }
+            state.appended += 1
+            segment?.lastSequence = state.appended
+            state.pending.append(item)
+            if state.flusher == nil { state.flusher = Task { await self.flushLoop() } }
+        }
+    }
+
+    /// Returns once every item appended before the call is in the database (or the database cannot be reached, in
+    /// which case the caller's own queries will say so).
+    func caughtUp() async {
+        let target = state.withLockedValue { $0.durable < $0.appended ? $0.appended : 0 }
+        guard target > 0 else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLockedValue { state in
+                if state.durable >= target { return true }
+                state.waiters.append((target, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Refuses new items and writes the ones it holds. If the database cannot take them, their segments stay on disk
+    /// for the next start.
+    func close() async {
+        let flusher = state.withLockedValue { state in
+            state.closed = true
+            return state.flusher
+        }
+        await flusher?.value
+        state.withLockedValue { state in
+            if state.durable == state.appended {
+                state.segment?.remove()
+                state.segment = nil
+            }
+        }
+    }
+
+    /// Writes the items of segments whose process is gone (killed, crashed) and removes them.
+    func recoverOrphans() async {
+        guard let directory else { return }
+        for segment in JournalSegment.orphans(in: directory, prefix: prefix) {
+            var items: [Item] = []
+            for record in segment.records() {
+                do { items.append(try Item(journalRecord: record)) } catch {
+                    logger.error("Skipped an unreadable record in \(segment.path)")
+                }
+            }
+            do {
+                var start = 0
+                while start < items.count {
+                    let batch = Array(items[start..<min(start + maxBatch, items.count)])
+                    try await writeTolerating(batch)
+                    start += batch.count
+                }
+                segment.remove()
+                if !items.isEmpty { logger.notice("Replayed \(items.count) items of \(segment.path)") }
+            } catch {
+                segment.release()
+                logger.warning("Could not replay \(segment.path) yet: \(String(reflecting: error))")
+            }
+        }
+    }
+
+    private func flushLoop() async {
+        var backoff = Duration.milliseconds(200)
+        while true {
+            let closing = state.withLockedValue { $0.closed }
+            if !closing, gatherDelay > .zero { try? await Task.sleep(for: gatherDelay) }
+            let batch: [Item] = state.withLockedValue { state in
+                let batch = Array(state.pending.prefix(maxBatch))
+                state.pending.removeFirst(batch.count)
+                if batch.isEmpty { state.flusher = nil }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            while true {
+                do {
+                    try await writeTolerating(batch)
+                    break
+                } catch {
+                    // The database is away: readers stop waiting, the batch is tried again (it is in the file, so a
+                    // shutdown meanwhile leaves it for the next start).
+                    resumeWaiters(all: true)
+                    if state.withLockedValue({ $0.closed }) {
+                        logger.warning("Tracking journal left on disk for the next start: \(String(reflecting: error))")
+                        state.withLockedValue { state in
+                            state.segment?.release()
+                            state.segment = nil
+                            for segment in state.retired { segment.release() }
+                            state.retired = []
+                            state.flusher = nil
+                        }
+                        return
+                    }
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+            backoff = .milliseconds(200)
+            state.withLockedValue { state in
+                state.durable += UInt64(batch.count)
+                let durable = state.durable
+                state.retired.removeAll { segment in
+                    guard segment.lastSequence <= durable, segment.writers == 0 else { return false }
+                    segment.remove()
+                    return true
+                }
+            }
+            resumeWaiters(all: false)
+        }
+    }
+
+    /// One transaction for the batch; if a bad item fails it, each is written alone and one that can never be
+    /// written (its simulation deleted meanwhile) is logged and dropped rather than blocking the journal.
+    private func writeTolerating(_ batch: [Item]) async throws {
+        let write = self.write
+        do {
+            try await db.transaction { db in try await write(batch, db) }
+        } catch where !DatabaseAvailability.isUnavailable(error) {
+            guard batch.count > 1 else {
+                return logger.error("Dropped a journal item the database refuses: \(String(reflecting: error))")
+            }
+            for item in batch {
+                do {
+                    try await db.transaction { db in try await write([item], db) }
+                } catch where !DatabaseAvailability.isUnavailable(error) {
+                    logger.error("Dropped a journal item the database refuses: \(String(reflecting: error))")
+                }
+            }
+        }
+    }
+
+    private func resumeWaiters(all: Bool) {
+        let ready = state.withLockedValue { state in
+            let durable = state.durable
+            let ready = state.waiters.filter { all || $0.target <= durable }
+            state.waiters.removeAll { all || $0.target <= durable }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+}

@@ -1,0 +1,192 @@
+@testable import BulwarkApp
+import AsyncKit
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import Vapor
+
+/// The write-behind journal: answered items reach the database even when the process that answered is gone, once
+/// each, and readers that wait for it see everything answered before them.
+@Suite struct WriteBehindJournalTests {
+    struct Number: JournalRecord, Equatable {
+        let value: Int
+        func journalRecord() -> [UInt8] {
+            var record = JournalBytes()
+            record.write(String(value))
+            return record.bytes
+        }
+        init(_ value: Int) { self.value = value }
+        init(journalRecord bytes: [UInt8]) throws {
+            var record = JournalBytes(reading: bytes)
+            guard let value = Int(try record.readString() ?? "") else { throw JournalBytes.Malformed() }
+            self.value = value
+        }
+    }
+
+    struct Refused: Error {}
+
+    /// A store that remembers what it was given, refuses 13, and can play a database that is away.
+    final class Store: Sendable {
+        let values = NIOLockedValueBox<[Int]>([])
+        let away = NIOLockedValueBox(false)
+        let batches = NIOLockedValueBox(0)
+        func write(_ items: [Number]) throws {
+            if away.withLockedValue({ $0 }) { throw ConnectionPoolTimeoutError.connectionRequestTimeout }
+            if items.contains(Number(13)) { throw Refused() }
+            batches.withLockedValue { $0 += 1 }
+            values.withLockedValue { $0.append(contentsOf: items.map(\.value)) }
+        }
+        var stored: [Int] { values.withLockedValue { $0 } }
+    }
+
+    static func directory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)").path
+        try JournalSegment.makeDirectory(path)
+        return path
+    }
+
+    static func journal(_ app: Application, _ store: Store, directory: String?, maxPending: Int = 200_000,
+                        segmentBytes: Int = 8 << 20) throws -> WriteBehindJournal<Number> {
+        try WriteBehindJournal<Number>(db: app.db, logger: app.logger, directory: directory, prefix: "test",
+                                       maxPending: maxPending, segmentBytes: segmentBytes) { items, _ in try store.write(items) }
+    }
+
+    static func files(_ directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".journal") }
+    }
+
+    @Test func itemsAppendedAtOnceAreWrittenTogetherAndAReaderWaitsForThem() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            let directory = try Self.directory()
+            let journal = try Self.journal(app, store, directory: directory)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 1000..<1500 { group.addTask { try journal.append(Number(n)) } }
+                try await group.waitForAll()
+            }
+            await journal.caughtUp()
+            #expect(store.stored.sorted() == Array(1000..<1500))
+            // The 10 ms gather puts a burst into a few transactions, not one per item.
+            #expect(store.batches.withLockedValue { $0 } < 50)
+            // An item the database refuses is dropped alone; its neighbours are stored.
+            for n in [12, 13, 14] { try journal.append(Number(n)) }
+            await journal.caughtUp()
+            #expect(store.stored.suffix(2) == [12, 14])
+            await journal.close()
+            #expect(Self.files(directory).isEmpty)
+            #expect(throws: WriteBehindJournal<Number>.Closed.self) { try journal.append(Number(1)) }
+        }
+    }
+
+    @Test func itemsOfAProcessThatCouldNotWriteThemAreReplayedOnceByTheNext() async throws {
+        try await withBulwark { app in
+            let directory = try Self.directory()
+            let first = Store()
+            first.away.withLockedValue { $0 = true }
+            // Small segments: the items are spread over several files.
+            let gone = try Self.journal(app, first, directory: directory, segmentBytes: 300)
+            // Appended from many tasks at once: records written side by side into the same files stay whole.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<100 { group.addTask { try gone.append(Number(n)) } }
+                try await group.waitForAll()
+            }
+            let second = Store()
+            let next = try Self.journal(app, second, directory: directory)
+            // While the first holds its files, nobody else replays them.
+            await next.recoverOrphans()
+            #expect(second.stored.isEmpty)
+            await gone.close()
+            #expect(first.stored.isEmpty)
+            #expect(Self.files(directory).count > 1)
+            await next.recoverOrphans()
+            #expect(second.stored.sorted() == Array(0..<100).filter { $0 != 13 })
+            #expect(Self.files(directory).isEmpty)
+            // Nothing is left to replay twice.
+            await next.recoverOrphans()
+            #expect(second.stored.count == 99)
+            await next.close()
+        }
+    }
+
+    @Test func aTornLastRecordIsIgnoredAndTheCompleteOnesAreReplayed() async throws {
+        try await withBulwark { app in
+            let directory = try Self.directory()
+            let segment = try JournalSegment.create(in: directory, prefix: "test")
+            for n in [7, 8, 9] { try segment.append(record: Number(n).journalRecord()) }
+            segment.release()
+            // A record cut short: its length promises more bytes than follow.
+            let handle = try #require(FileHandle(forWritingAtPath: segment.path))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data([40, 0, 0, 0, 1, 2, 3, 4, 5]))
+            try handle.close()
+            let store = Store()
+            let journal = try Self.journal(app, store, directory: directory)
+            await journal.recoverOrphans()
+            #expect(store.stored == [7, 8, 9])
+            #expect(Self.files(directory).isEmpty)
+            await journal.close()
+        }
+    }
+
+    @Test func rotatedFilesAreRemovedOnceTheirItemsAreStored() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            let directory = try Self.directory()
+            let journal = try Self.journal(app, store, directory: directory, segmentBytes: 200)
+            for n in 100..<300 { try journal.append(Number(n)) }
+            #expect(Self.files(directory).count > 5)
+            await journal.caughtUp()
+            #expect(store.stored == Array(100..<300))
+            #expect(Self.files(directory).count == 1)
+            await journal.close()
+            #expect(Self.files(directory).isEmpty)
+        }
+    }
+
+    @Test func aJournalHoldingAsManyUnwrittenItemsAsItMayRefusesMore() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            store.away.withLockedValue { $0 = true }
+            let journal = try Self.journal(app, store, directory: nil, maxPending: 5)
+            for n in 0..<5 { try journal.append(Number(n)) }
+            #expect(throws: WriteBehindJournal<Number>.Full.self) { try journal.append(Number(5)) }
+            // A reader is not held hostage by a database that is away.
+            await journal.caughtUp()
+            store.away.withLockedValue { $0 = false }
+            try await Task.sleep(for: .seconds(1))
+            await journal.caughtUp()
+            #expect(store.stored == [0, 1, 2, 3, 4])
+            try journal.append(Number(5))
+            await journal.close()
+            #expect(store.stored == [0, 1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func trackingHitsSurviveTheirRecordAndAReplayStoresThemOnce() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let profile = JSON(try await app.send(.POST, "/api/v1/phishing/sending-profiles", token: tenant.token, json: [
+                "name": "Relay", "host": "127.0.0.1", "port": 2525, "security": "none", "envelope_from": "b@acme.test"]))
+            let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: try #require(profile["data"]["id"].string),
+                                                              templates: [try await PhishingFactory.builtinTemplate(app)])
+            let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first)
+            let hit = TrackingHit(token: simulation.token, kind: "click", occurredAt: Date(timeIntervalSince1970: 1_800_000_000.25),
+                                  ip: "192.0.2.1", userAgent: "Mail \u{1F4E7}", isHead: false, details: #"{"fields":["email"]}"#)
+            #expect(try TrackingHit(journalRecord: hit.journalRecord()) == hit)
+            #expect(throws: JournalBytes.Malformed.self) { try TrackingHit(journalRecord: Array(hit.journalRecord().dropLast(3))) }
+            let unknown = TrackingHit(token: String(repeating: "x", count: 32), kind: "open", occurredAt: Date(), ip: nil,
+                                      userAgent: "Mail", isHead: false, details: nil)
+            let events = try await TrackingEventWriter.resolve([hit, unknown], detector: BotDetector(), on: app.db)
+            #expect(events.map(\.simulationID) == [simulation.id!], "an unknown token records nothing")
+            let event = try #require(events.first)
+            #expect(event.id == hit.id && event.botReason == nil && event.details == hit.details)
+            try await app.db.transaction { db in try await TrackingEventWriter.write([event], on: db) }
+            try await app.db.transaction { db in try await TrackingEventWriter.write([event], on: db) }
+            let stored = try await PhishingEvent.query(on: app.db).filter(\.$simulationID == simulation.id!).all()
+            #expect(stored.map(\.id) == [event.id])
+            let progressed = try #require(try await Simulation.find(simulation.id, on: app.db))
+            #expect(progressed.clickedAt != nil && progressed.openedAt != nil)
+        }
+    }
+}
