@@ -4,6 +4,8 @@
 #   2. wrk on the open and click tracking routes (random tokens) beside /health: req/s and p99, and the number of
 #      events stored against the number of requests wrk completed.
 # Writes Benchmarks/PHISHING.md. Needs wrk and sqlite3 (apt-get install wrk sqlite3) and aiosmtpd (pip install aiosmtpd).
+# With DATABASE_URL the server runs on a fresh database `bulwark_phishing` of that PostgreSQL server instead (psql is
+# needed) and the figures go to Benchmarks/PHISHING-POSTGRES.md.
 # BENCH_SINK=postfix uses Postfix's smtp-sink instead (apt-get install postfix), a C sink much faster than aiosmtpd, and
 # first measures its ceiling with Postfix's smtp-source (8 sessions, 20,000 messages) so sending is reported as a share.
 set -euo pipefail
@@ -47,7 +49,20 @@ sink_count() {
 export BULWARK_ADMIN_EMAIL=bench@bulwark.test BULWARK_ADMIN_PASSWORD=bench-password LOG_LEVEL=error \
   BULWARK_RATE_LIMIT_READ=100000000/60 BULWARK_RATE_LIMIT_WRITE=1000000/60 BULWARK_RATE_LIMIT_AUTH=1000000/60 \
   BULWARK_PHISHING_SCANNER_SECONDS=0 BULWARK_OUTBOUND_ALLOW=127.0.0.1
-(cd "$work" && exec env BULWARK_PORT="$port" "$binary" serve --env production) &
+if [ -n "${DATABASE_URL:-}" ]; then
+  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS bulwark_phishing" -qc "CREATE DATABASE bulwark_phishing" >/dev/null
+  database_url="${DATABASE_URL%/*}/bulwark_phishing"
+  database_label="PostgreSQL"
+  output="PHISHING-POSTGRES.md"
+  sql() { psql "$database_url" -Atqc "$1"; }
+else
+  database_url=""
+  database_label="SQLite in WAL mode"
+  output="PHISHING.md"
+  sql() { sqlite3 "$work/bulwark.sqlite" "$1"; }
+fi
+(cd "$work" && if [ -n "$database_url" ]; then export DATABASE_URL="$database_url"; else unset DATABASE_URL; fi
+ exec env BULWARK_PORT="$port" "$binary" serve --env production) &
 server=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
 api="http://127.0.0.1:$port/api"
@@ -94,7 +109,7 @@ share=""
 [ -n "$ceiling" ] && share=" ($(python3 -c "print(f'{100 * $rate / $ceiling:.0f}')")% of the sink's ceiling of $ceiling msg/s)"
 echo "sent $sent in ${send_seconds}s (launch ${launch_seconds}s) = $rate msg/s$share; sink received $received"
 
-sqlite3 "$work/bulwark.sqlite" "select token from phishing_simulations" > "$work/tokens.txt"
+sql "select token from phishing_simulations" > "$work/tokens.txt"
 measure() {
   local name="$1" path="$2"
   TOKENS_FILE="$work/tokens.txt" TRACK_PREFIX="$path" wrk -t2 -c32 -d"${duration}s" --latency -s "$root/Benchmarks/random_token.lua" \
@@ -107,14 +122,14 @@ figure() { awk -v key="$2" '$1==key {print $2}' "$work/$1.txt"; }
 rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
 requests() { awk '/requests in/ {print $1}' "$work/$1.txt"; }
 sleep 1   # the tracking journal moves what it holds into the database every 10 ms
-opens=$(sqlite3 "$work/bulwark.sqlite" "select count(*) from phishing_events where kind='open'")
-clicks=$(sqlite3 "$work/bulwark.sqlite" "select count(*) from phishing_events where kind='click'")
+opens=$(sql "select count(*) from phishing_events where kind='open'")
+clicks=$(sql "select count(*) from phishing_events where kind='click'")
 echo "health $(rps health) req/s p99 $(figure health 99%); open $(rps open) req/s p99 $(figure open 99%) ($(requests open) requests, $opens events); click $(rps click) req/s p99 $(figure click 99%) ($(requests click) requests, $clicks events)"
 
-cat > "$root/Benchmarks/PHISHING.md" <<MD
+cat > "$root/Benchmarks/$output" <<MD
 # Phishing benchmark
 
-\`Benchmarks/phishing.sh\` (release build, SQLite in WAL mode, local $sink_kind sink), measured $(date -u +%Y-%m-%d) on this
+\`Benchmarks/phishing.sh\` (release build, $database_label, local $sink_kind sink), measured $(date -u +%Y-%m-%d) on this
 project's 2-core machine.
 
 ## Sending
@@ -134,4 +149,4 @@ Every tracking response is sent after its hit is in the tracking journal (a loca
 crash; its flusher writes the hits of the last 10 ms into the database in one transaction), so events stored can only
 exceed requests completed by the requests still in flight when wrk stopped (at most one per connection).
 MD
-echo "== written to Benchmarks/PHISHING.md"
+echo "== written to Benchmarks/$output"

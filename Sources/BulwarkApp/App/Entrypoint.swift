@@ -21,6 +21,7 @@ public enum Entrypoint {
                 try await FirstStart.ensureAdmin(app)
                 // Only a serving process runs the background worker; one-off commands must not start sending mail.
                 app.startsJobWorker = app.settings.runJobWorker
+                app.isServing = true
             }
             try await app.execute()
         } catch {

@@ -8,7 +8,8 @@ import Vapor
 struct ProcessLifecycle: LifecycleHandler {
     func didBootAsync(_ app: Application) async throws {
         // Tracking events answered by a process that was killed reach the database before this one serves; later
-        // orphans (another process on this directory dying) are picked up every minute.
+        // orphans (another process on this directory dying) are picked up every minute. One-off commands leave them.
+        guard app.isServing else { return }
         await app.trackingWriter.recoverOrphans()
         app.journalRecovery = Task { [weak app] in
             while !Task.isCancelled {
@@ -58,6 +59,13 @@ extension Application {
     private struct StartsJobWorkerKey: StorageKey { typealias Value = Bool }
     private struct QueueOwnershipKey: StorageKey { typealias Value = QueueOwnership }
     private struct JournalRecoveryKey: StorageKey { typealias Value = Task<Void, Never> }
+    private struct IsServingKey: StorageKey { typealias Value = Bool }
+
+    /// Set by the entry point for `serve`: the process answers HTTP (and so replays tracking journals it finds).
+    var isServing: Bool {
+        get { storage[IsServingKey.self] ?? false }
+        set { storage[IsServingKey.self] = newValue }
+    }
 
     var journalRecovery: Task<Void, Never>? {
         get { storage[JournalRecoveryKey.self] }

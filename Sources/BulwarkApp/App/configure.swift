@@ -77,7 +77,9 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.trackingWriter = try TrackingEventWriter.make(app: app, directory: settings.journalDirectory)
     // Each query on any event loop's connection: one pinned connection would queue the lookups behind the journal's
     // writes.
-    app.trackingTargets = CoalescingLookup { [databases = app.databases, group = app.eventLoopGroup, logger = app.logger] tokens in
+    let lookupConcurrency = if case .postgres = settings.database { 4 } else { 2 }
+    app.trackingTargets = CoalescingLookup(concurrency: lookupConcurrency) {
+        [databases = app.databases, group = app.eventLoopGroup, logger = app.logger] tokens in
         try await TrackingTarget.find(tokens: tokens, on: databases.database(logger: logger, on: group.any())!)
     }
     app.jobWorker = JobWorker()

@@ -9,6 +9,8 @@ final class CoalescingLookup<Key: Hashable & Sendable, Value: Sendable>: Sendabl
 
     private struct State {
         var waiting: [Key: [CheckedContinuation<Value?, any Error>]] = [:]
+        /// Keys in the order they were first asked for: the oldest go into the next query.
+        var order: [Key] = []
         var running = 0
     }
 
@@ -28,6 +30,7 @@ final class CoalescingLookup<Key: Hashable & Sendable, Value: Sendable>: Sendabl
     func value(for key: Key) async throws -> Value? {
         try await withCheckedThrowingContinuation { continuation in
             let starts = state.withLockedValue { state in
+                if state.waiting[key] == nil { state.order.append(key) }
                 state.waiting[key, default: []].append(continuation)
                 guard state.running < concurrency else { return false }
                 state.running += 1
@@ -44,17 +47,29 @@ final class CoalescingLookup<Key: Hashable & Sendable, Value: Sendable>: Sendabl
                     state.running -= 1
                     return []
                 }
-                let taken = Array(state.waiting.prefix(maxKeys))
-                for (key, _) in taken { state.waiting.removeValue(forKey: key) }
-                return taken
+                let keys = state.order.prefix(maxKeys)
+                state.order.removeFirst(keys.count)
+                return keys.map { ($0, state.waiting.removeValue(forKey: $0) ?? []) }
             }
             guard !batch.isEmpty else { return }
             do {
-                let found = try await fetch(batch.map(\.0))
-                for (key, continuations) in batch { for continuation in continuations { continuation.resume(returning: found[key]) } }
+                answer(batch, with: try await fetch(batch.map(\.0)))
+            } catch where batch.count > 1 && !DatabaseAvailability.isUnavailable(error) {
+                // One key the database cannot take must not fail the lookups that shared its query.
+                for entry in batch {
+                    do { answer([entry], with: try await fetch([entry.0])) } catch { fail([entry], with: error) }
+                }
             } catch {
-                for (_, continuations) in batch { for continuation in continuations { continuation.resume(throwing: error) } }
+                fail(batch, with: error)
             }
         }
+    }
+
+    private func answer(_ batch: [(Key, [CheckedContinuation<Value?, any Error>])], with found: [Key: Value]) {
+        for (key, continuations) in batch { for continuation in continuations { continuation.resume(returning: found[key]) } }
+    }
+
+    private func fail(_ batch: [(Key, [CheckedContinuation<Value?, any Error>])], with error: any Error) {
+        for (_, continuations) in batch { for continuation in continuations { continuation.resume(throwing: error) } }
     }
 }

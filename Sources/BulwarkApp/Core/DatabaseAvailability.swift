@@ -23,6 +23,23 @@ enum DatabaseAvailability {
     }
 }
 
+extension DatabaseAvailability {
+    /// The database refused the data itself (a value it cannot hold, a constraint): trying the same row again can never
+    /// work. Anything else (a deadlock, a full disk, a timeout) may pass on a later try.
+    static func isDataError(_ error: any Error) -> Bool {
+        switch error {
+        case let psql as PSQLError:
+            guard psql.code == .server, let state = psql.serverInfo?[.sqlState] else { return false }
+            return state.hasPrefix("22") || state.hasPrefix("23")
+        case let sqlite as SQLiteError:
+            return [.constraint, .mismatch, .tooBig, .range].contains(sqlite.reason)
+                || String(describing: sqlite.reason).hasPrefix("constraint")
+        default:
+            return false
+        }
+    }
+}
+
 extension APIError {
     static var databaseUnavailable: APIError {
         var error = APIError(status: .serviceUnavailable, code: "SERVICE_UNAVAILABLE",

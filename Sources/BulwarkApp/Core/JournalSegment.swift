@@ -5,6 +5,12 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#else
+private let systemWrite = Darwin.write
+#endif
+
 /// One append-only file of a `WriteBehindJournal`. Its writer holds an exclusive `flock` on it for as long as the file
 /// exists, so a file nobody holds belongs to a process that is gone and may be replayed by another (the kernel drops
 /// the lock when its holder dies, `kill -9` included).
@@ -37,13 +43,17 @@ final class JournalSegment: @unchecked Sendable {
 
     /// A new, empty segment owned by this process.
     static func create(in directory: String, prefix: String) throws -> JournalSegment {
-        let name = "\(prefix)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID.timeOrdered().lowercasedString).journal"
-        let path = directory + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure("cannot create", path) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        let name = "\(prefix)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID.timeOrdered().lowercasedString)"
+        let path = directory + "/" + name + ".journal"
+        // Created and locked under a name `orphans` ignores, then renamed: nobody can take a new file for an orphan.
+        let creating = directory + "/" + name + ".creating"
+        let fd = open(creating, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw Failure("cannot create", creating) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0, rename(creating, path) == 0 else {
+            let code = errno
             close(fd)
-            throw Failure("cannot lock", path)
+            unlink(creating)
+            throw Failure("cannot lock or name", path, errno: code)
         }
         return JournalSegment(path: path, descriptor: fd)
     }
@@ -54,9 +64,11 @@ final class JournalSegment: @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         return names.filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".journal") }.sorted().compactMap { name in
             let path = directory + "/" + name
-            let fd = open(path, O_RDWR | O_CLOEXEC)
+            // Never through a link, never a device or a pipe (a read would block).
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
             guard fd >= 0 else { return nil }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var info = stat()
+            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 close(fd)
                 return nil
             }
@@ -91,7 +103,7 @@ final class JournalSegment: @unchecked Sendable {
         try framed.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = systemWrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     throw Failure("cannot write", path)
@@ -112,8 +124,17 @@ final class JournalSegment: @unchecked Sendable {
     /// Every complete record, in order. A torn or damaged tail (a write cut short) ends the reading: its caller was
     /// never answered.
     func records() -> [[UInt8]] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let bytes = [UInt8](data)
+        // Read through the locked descriptor, not the name.
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var position: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, position) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[..<count])
+            position += off_t(count)
+        }
         var records: [[UInt8]] = []
         var offset = 0
         while offset + 8 <= bytes.count {

@@ -50,7 +50,8 @@ struct PlainRow: Sendable {
     func optionalUUID(_ column: String) throws -> UUID? {
         switch source {
         case let .sqlite(row):
-            if row.column(column)?.isNull ?? true { return nil }
+            guard let value = row.column(column) else { throw WrongKind(column: column, expected: "UUID") }
+            if value.isNull { return nil }
         case let .sql(row):
             if try row.decodeNil(column: column) { return nil }
         }

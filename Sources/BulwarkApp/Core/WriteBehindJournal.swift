@@ -39,7 +39,8 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         var pending: [Item] = []
         var appended: UInt64 = 0
         var durable: UInt64 = 0
-        var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [UInt64: (target: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var nextWaiter: UInt64 = 0
         var flusher: Task<Void, Never>?
         var closed = false
     }
@@ -56,7 +57,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
     private let segmentBytes: Int
 
     init(db: any Database, logger: Logger, directory: String?, prefix: String, maxBatch: Int = 2_000,
-         maxPending: Int = 200_000, gatherDelay: Duration = .milliseconds(10), segmentBytes: Int = 8 << 20,
+         maxPending: Int = 100_000, gatherDelay: Duration = .milliseconds(10), segmentBytes: Int = 8 << 20,
          write: @escaping Write) throws {
         self.db = db
         self.logger = logger
@@ -93,7 +94,15 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         }
         try state.withLockedValue { state in
             segment?.writers -= 1
-            if let failure { throw failure }
+            if let failure {
+                // What follows a failed or short write in that file could not be read back: the next append starts
+                // a new one.
+                if let current = state.segment, current === segment {
+                    state.retired.append(current)
+                    state.segment = nil
+                }
+                throw failure
+            }
             state.appended += 1
             segment?.lastSequence = state.appended
             state.pending.append(item)
@@ -101,34 +110,45 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         }
     }
 
-    /// Returns once every item appended before the call is in the database (or the database cannot be reached, in
-    /// which case the caller's own queries will say so).
-    func caughtUp() async {
-        let target = state.withLockedValue { $0.durable < $0.appended ? $0.appended : 0 }
+    /// Returns once every item appended before the call is in the database, the database cannot be reached (the
+    /// caller's own queries will say so), or `timeout` passed: a reader is never held longer than that by a backlog.
+    func caughtUp(timeout: Duration = .seconds(2)) async {
+        let target = state.withLockedValue { $0.durable < $0.appended && !$0.closed ? $0.appended : 0 }
         guard target > 0 else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLockedValue { state in
-                if state.durable >= target { return true }
-                state.waiters.append((target, continuation))
-                return false
+            let waiter: UInt64? = state.withLockedValue { state in
+                if state.durable >= target { return nil }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = (target, continuation)
+                return state.nextWaiter
             }
-            if ready { continuation.resume() }
+            guard let waiter else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: timeout)
+                state.withLockedValue { $0.waiters.removeValue(forKey: waiter) }?.continuation.resume()
+            }
         }
     }
 
     /// Refuses new items and writes the ones it holds. If the database cannot take them, their segments stay on disk
     /// for the next start.
     func close() async {
-        let flusher = state.withLockedValue { state in
-            state.closed = true
-            return state.flusher
-        }
-        await flusher?.value
-        state.withLockedValue { state in
-            if state.durable == state.appended {
-                state.segment?.remove()
-                state.segment = nil
+        state.withLockedValue { $0.closed = true }
+        // An append that passed its check before the close may still be writing, or may start a flusher after it.
+        while true {
+            let (flusher, busy) = state.withLockedValue { state in
+                (state.flusher, (state.segment?.writers ?? 0) + state.retired.reduce(0) { $0 + $1.writers } > 0)
             }
+            if let flusher { await flusher.value; continue }
+            if !busy { break }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        state.withLockedValue { state in
+            guard state.durable == state.appended else { return }
+            state.segment?.remove()
+            state.segment = nil
+            for segment in state.retired { segment.remove() }
+            state.retired = []
         }
     }
 
@@ -146,7 +166,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
                 var start = 0
                 while start < items.count {
                     let batch = Array(items[start..<min(start + maxBatch, items.count)])
-                    try await writeTolerating(batch)
+                    try await writeTolerating(batch[...])
                     start += batch.count
                 }
                 segment.remove()
@@ -161,8 +181,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
     private func flushLoop() async {
         var backoff = Duration.milliseconds(200)
         while true {
-            let closing = state.withLockedValue { $0.closed }
-            if !closing, gatherDelay > .zero { try? await Task.sleep(for: gatherDelay) }
+            // A backlog of a full batch or more is written at once; otherwise the next few milliseconds are gathered.
+            let gather = state.withLockedValue { !$0.closed && $0.pending.count < maxBatch }
+            if gather, gatherDelay > .zero { try? await Task.sleep(for: gatherDelay) }
             let batch: [Item] = state.withLockedValue { state in
                 let batch = Array(state.pending.prefix(maxBatch))
                 state.pending.removeFirst(batch.count)
@@ -172,7 +193,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             guard !batch.isEmpty else { return }
             while true {
                 do {
-                    try await writeTolerating(batch)
+                    try await writeTolerating(batch[...])
                     break
                 } catch {
                     // The database is away: readers stop waiting, the batch is tried again (it is in the file, so a
@@ -207,32 +228,31 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         }
     }
 
-    /// One transaction for the batch; if a bad item fails it, each is written alone and one that can never be
-    /// written (its simulation deleted meanwhile) is logged and dropped rather than blocking the journal.
-    private func writeTolerating(_ batch: [Item]) async throws {
+    /// One transaction for the batch. If the data of an item fails it, the batch is split in halves until the item is
+    /// alone, so its neighbours are written in a few transactions; an item the database refuses for its data (its
+    /// simulation deleted meanwhile) is logged and dropped rather than blocking the journal. Any other failure is
+    /// thrown: the flusher keeps the items and tries again later.
+    private func writeTolerating(_ batch: ArraySlice<Item>) async throws {
         let write = self.write
         do {
-            try await db.transaction { db in try await write(batch, db) }
+            try await db.transaction { db in try await write(Array(batch), db) }
         } catch where !DatabaseAvailability.isUnavailable(error) {
             guard batch.count > 1 else {
+                guard DatabaseAvailability.isDataError(error) else { throw error }
                 return logger.error("Dropped a journal item the database refuses: \(String(reflecting: error))")
             }
-            for item in batch {
-                do {
-                    try await db.transaction { db in try await write([item], db) }
-                } catch where !DatabaseAvailability.isUnavailable(error) {
-                    logger.error("Dropped a journal item the database refuses: \(String(reflecting: error))")
-                }
-            }
+            let middle = batch.startIndex + batch.count / 2
+            try await writeTolerating(batch[..<middle])
+            try await writeTolerating(batch[middle...])
         }
     }
 
     private func resumeWaiters(all: Bool) {
         let ready = state.withLockedValue { state in
             let durable = state.durable
-            let ready = state.waiters.filter { all || $0.target <= durable }
-            state.waiters.removeAll { all || $0.target <= durable }
-            return ready
+            let ready = state.waiters.filter { all || $0.value.target <= durable }
+            for key in ready.keys { state.waiters.removeValue(forKey: key) }
+            return ready.values
         }
         for waiter in ready { waiter.continuation.resume() }
     }

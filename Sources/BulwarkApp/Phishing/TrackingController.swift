@@ -40,9 +40,8 @@ struct TrackingController: RouteCollection {
     private func keep(_ kind: String, token: String, req: Request, details: String? = nil) throws {
         do {
             try req.application.trackingWriter.append(TrackingHit(
-                token: token, kind: kind, occurredAt: req.now, ip: req.clientIP,
-                userAgent: req.headers.first(name: .userAgent).map { String($0.prefix(500)) }, isHead: req.method == .HEAD,
-                details: details))
+                token: token, kind: kind, occurredAt: req.now, ip: req.clientIP, userAgent: Self.userAgent(req),
+                isHead: req.method == .HEAD, details: details))
         } catch is TrackingEventWriter.Journal.Full, is TrackingEventWriter.Journal.Closed, is JournalSegment.Failure {
             // Nothing was kept: the client (a mail client, a browser) is told to come back rather than told "done".
             var error = APIError(status: .serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: "Busy; try again shortly.",
@@ -52,13 +51,18 @@ struct TrackingController: RouteCollection {
         }
     }
 
+    /// The user agent as kept: its first 500 bytes (a count of characters would let combining marks through).
+    static func userAgent(_ req: Request) -> String? {
+        req.headers.first(name: .userAgent).map { String(decoding: $0.utf8.prefix(500), as: UTF8.self) }
+    }
+
     /// A hit of a known simulation; a person's (not a scanner's) click or submission also enrols them in the
     /// campaign's training module.
     private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) async throws {
         guard TrackingEventWriter.recordingStatuses.contains(target.campaignStatus) else { return }
         try keep(kind, token: target.token, req: req, details: details)
         guard kind == "click" || kind == "submit", target.trainingModuleID != nil,
-              req.application.botDetector.reason(isHead: req.method == .HEAD, userAgent: req.headers.first(name: .userAgent),
+              req.application.botDetector.reason(isHead: req.method == .HEAD, userAgent: Self.userAgent(req),
                                                  ip: req.clientIP, sentAt: target.sentAt, now: req.now) == nil else { return }
         try await assignTraining(target, req: req)
     }

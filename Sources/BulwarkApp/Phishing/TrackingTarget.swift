@@ -19,10 +19,12 @@ struct TrackingTarget: Sendable {
     let trackingBaseURL: String
     let trainingModuleID: UUID?
 
-    /// The token of a tracking path, if it can name a simulation at all (16 to 64 characters): anything else costs no
-    /// query.
+    /// The token of a tracking path, if it can name a simulation at all (16 to 64 characters of the URL-safe base64
+    /// alphabet `RandomToken` writes): anything else costs no query and never reaches the journal or a shared lookup
+    /// (a NUL, which PostgreSQL refuses in text, would fail every token looked up with it).
     static func plausibleToken(_ token: String?) -> String? {
-        guard let token, (16...64).contains(token.utf8.count) else { return nil }
+        guard let token, (16...64).contains(token.utf8.count),
+              token.unicodeScalars.allSatisfy({ HTMLSanitizer.isASCIIAlphanumeric($0) || $0 == "-" || $0 == "_" }) else { return nil }
         return token
     }
 

@@ -27,6 +27,20 @@ import Testing
         #expect(try await lookup.value(for: 1) == "value 1")
     }
 
+    @Test func aKeyTheQueryCannotTakeFailsAloneNotTheLookupsThatSharedItsQuery() async throws {
+        let lookup = CoalescingLookup<Int, Int> { keys in
+            try await Task.sleep(for: .milliseconds(5))
+            if keys.contains(13) { throw Away() }
+            return Dictionary(uniqueKeysWithValues: keys.map { ($0, $0 * 2) })
+        }
+        let results = await withTaskGroup(of: (Int, Int?).self) { group in
+            for n in 10..<20 { group.addTask { (n, try? await lookup.value(for: n)) } }
+            return await group.reduce(into: [Int: Int?]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.count == 10)
+        for (key, value) in results { #expect(value == (key == 13 ? nil : key * 2)) }
+    }
+
     @Test func aFailedQueryFailsTheLookupsItCarriedAndTheNextOneWorks() async throws {
         let failing = NIOLockedValueBox(true)
         let lookup = CoalescingLookup<Int, Int> { keys in

@@ -26,14 +26,20 @@ import Vapor
 
     struct Refused: Error {}
 
-    /// A store that remembers what it was given, refuses 13, and can play a database that is away.
+    /// A store that remembers what it was given. 13 breaks a real constraint of the database (refused for its data,
+    /// forever); it can also play a database that is away, one that fails a few times for no reason of the data, and a
+    /// slow one.
     final class Store: Sendable {
         let values = NIOLockedValueBox<[Int]>([])
         let away = NIOLockedValueBox(false)
+        let hiccups = NIOLockedValueBox(0)
+        let delay = NIOLockedValueBox(Duration.zero)
         let batches = NIOLockedValueBox(0)
-        func write(_ items: [Number]) throws {
+        func write(_ items: [Number], on db: any Database) async throws {
             if away.withLockedValue({ $0 }) { throw ConnectionPoolTimeoutError.connectionRequestTimeout }
-            if items.contains(Number(13)) { throw Refused() }
+            if hiccups.withLockedValue({ $0 -= 1; return $0 >= 0 }) { throw Refused() }
+            if items.contains(Number(13)) { try await db.sql.raw("INSERT INTO users (id) VALUES (NULL)").run() }
+            try await Task.sleep(for: delay.withLockedValue { $0 })
             batches.withLockedValue { $0 += 1 }
             values.withLockedValue { $0.append(contentsOf: items.map(\.value)) }
         }
@@ -49,7 +55,9 @@ import Vapor
     static func journal(_ app: Application, _ store: Store, directory: String?, maxPending: Int = 200_000,
                         segmentBytes: Int = 8 << 20) throws -> WriteBehindJournal<Number> {
         try WriteBehindJournal<Number>(db: app.db, logger: app.logger, directory: directory, prefix: "test",
-                                       maxPending: maxPending, segmentBytes: segmentBytes) { items, _ in try store.write(items) }
+                                       maxPending: maxPending, segmentBytes: segmentBytes) { items, db in
+            try await store.write(items, on: db)
+        }
     }
 
     static func files(_ directory: String) -> [String] {
@@ -65,14 +73,20 @@ import Vapor
                 for n in 1000..<1500 { group.addTask { try journal.append(Number(n)) } }
                 try await group.waitForAll()
             }
-            await journal.caughtUp()
+            await journal.caughtUp(timeout: .seconds(30))
             #expect(store.stored.sorted() == Array(1000..<1500))
             // The 10 ms gather puts a burst into a few transactions, not one per item.
             #expect(store.batches.withLockedValue { $0 } < 50)
-            // An item the database refuses is dropped alone; its neighbours are stored.
+            // An item the database refuses for its data is dropped alone; its neighbours are stored.
             for n in [12, 13, 14] { try journal.append(Number(n)) }
-            await journal.caughtUp()
+            await journal.caughtUp(timeout: .seconds(30))
             #expect(store.stored.suffix(2) == [12, 14])
+            // A failure that is not the data's is tried again: nothing is dropped for it.
+            store.hiccups.withLockedValue { $0 = 3 }
+            for n in [20, 21, 22] { try journal.append(Number(n)) }
+            // A failed write lets readers go (their own queries would meet the same database); the journal retries.
+            for _ in 0..<100 where store.stored.count < 505 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(store.stored.suffix(3) == [20, 21, 22])
             await journal.close()
             #expect(Self.files(directory).isEmpty)
             #expect(throws: WriteBehindJournal<Number>.Closed.self) { try journal.append(Number(1)) }
@@ -136,7 +150,7 @@ import Vapor
             let journal = try Self.journal(app, store, directory: directory, segmentBytes: 200)
             for n in 100..<300 { try journal.append(Number(n)) }
             #expect(Self.files(directory).count > 5)
-            await journal.caughtUp()
+            await journal.caughtUp(timeout: .seconds(30))
             #expect(store.stored == Array(100..<300))
             #expect(Self.files(directory).count == 1)
             await journal.close()
@@ -152,14 +166,29 @@ import Vapor
             for n in 0..<5 { try journal.append(Number(n)) }
             #expect(throws: WriteBehindJournal<Number>.Full.self) { try journal.append(Number(5)) }
             // A reader is not held hostage by a database that is away.
-            await journal.caughtUp()
+            await journal.caughtUp(timeout: .seconds(30))
             store.away.withLockedValue { $0 = false }
             try await Task.sleep(for: .seconds(1))
-            await journal.caughtUp()
+            await journal.caughtUp(timeout: .seconds(30))
             #expect(store.stored == [0, 1, 2, 3, 4])
             try journal.append(Number(5))
             await journal.close()
             #expect(store.stored == [0, 1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func aReaderWaitsForABacklogNoLongerThanItsTimeout() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            store.delay.withLockedValue { $0 = .seconds(2) }
+            let journal = try Self.journal(app, store, directory: nil)
+            try journal.append(Number(1))
+            let clock = ContinuousClock()
+            let waited = await clock.measure { await journal.caughtUp(timeout: .milliseconds(200)) }
+            #expect(waited < .seconds(1.5) && store.stored.isEmpty)
+            await journal.caughtUp(timeout: .seconds(30))
+            #expect(store.stored == [1])
+            await journal.close()
         }
     }
 

@@ -125,6 +125,14 @@ import VaporTesting
             #expect(try await app.send(.POST, "/api/phishing/track/submit/\(token)", body: "a=b", contentType: .urlEncodedForm).status == .notFound)
             expectError(try await app.send(.POST, "/api/phishing/report/\(token)"), .notFound, "NOT_FOUND")
             expectError(try await app.send(.GET, "/api/v1/phishing/training/\(token)"), .notFound, "NOT_FOUND")
+            // Outside the token alphabet (a NUL, which PostgreSQL refuses in text; a space; a dot): nothing is looked up
+            // or kept, and the pixel answers alike.
+            for odd in ["\(token.prefix(20))%00", "\(token.prefix(20))%20x", "\(token.prefix(20)).x"] {
+                #expect(try await app.send(.GET, "/api/phishing/track/open/\(odd)", headers: headers()).status == .ok)
+                #expect(try await app.send(.GET, "/api/phishing/track/click/\(odd)").status == .notFound)
+            }
+            #expect(TrackingTarget.plausibleToken("\(token.prefix(20))\u{0}") == nil)
+            #expect(TrackingTarget.plausibleToken(String(token.prefix(20))) != nil)
             #expect(try await PhishingEvent.query(on: app.db).count() == 0)
         }
     }

@@ -67,7 +67,7 @@ extension Application {
         let response = try await responder.respond(to: request).get()
         let collected = try await response.body.collect(on: request.eventLoop).get() ?? ByteBuffer()
         // Tests also read the database directly; a signed-in request would wait for the tracking journal by itself.
-        if settle { await trackingWriter.caughtUp() }
+        if settle { await trackingWriter.caughtUp(timeout: .seconds(30)) }
         return TestResponse(status: response.status, headers: response.headers, body: collected)
     }
 }
