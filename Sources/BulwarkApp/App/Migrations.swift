@@ -35,5 +35,6 @@ enum Migrations {
         CreateWalkIndexes(),
         UpdatePhishingCampaignsForLaunchWalk(),
         DropUsersClientNamesIndex(),
+        CreateUserChangeIndex(),
     ] }
 }

@@ -39,7 +39,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         var pending: [Item] = []
         var appended: UInt64 = 0
         var durable: UInt64 = 0
-        var waiters: [UInt64: (target: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var waiters: [UInt64: (target: UInt64, continuation: CheckedContinuation<Void, Never>, timer: Task<Void, Never>)] = [:]
         var nextWaiter: UInt64 = 0
         var flusher: Task<Void, Never>?
         var closed = false
@@ -116,17 +116,19 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         let target = state.withLockedValue { $0.durable < $0.appended && !$0.closed ? $0.appended : 0 }
         guard target > 0 else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiter: UInt64? = state.withLockedValue { state in
-                if state.durable >= target { return nil }
+            let waiting = state.withLockedValue { state in
+                if state.durable >= target { return false }
                 state.nextWaiter += 1
-                state.waiters[state.nextWaiter] = (target, continuation)
-                return state.nextWaiter
+                let waiter = state.nextWaiter
+                // Cancelled when the flusher answers first.
+                let timer = Task {
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    self.state.withLockedValue { $0.waiters.removeValue(forKey: waiter) }?.continuation.resume()
+                }
+                state.waiters[waiter] = (target, continuation, timer)
+                return true
             }
-            guard let waiter else { return continuation.resume() }
-            Task {
-                try? await Task.sleep(for: timeout)
-                state.withLockedValue { $0.waiters.removeValue(forKey: waiter) }?.continuation.resume()
-            }
+            if !waiting { continuation.resume() }
         }
     }
 
@@ -254,6 +256,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             for key in ready.keys { state.waiters.removeValue(forKey: key) }
             return ready.values
         }
-        for waiter in ready { waiter.continuation.resume() }
+        for waiter in ready {
+            waiter.timer.cancel()
+            waiter.continuation.resume()
+        }
     }
 }

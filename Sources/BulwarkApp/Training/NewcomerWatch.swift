@@ -51,3 +51,16 @@ enum NewcomerWatch {
         }
     }
 }
+
+/// The latest change among a client's people is one index seek: without it `MAX(updated_at)` read every row of the
+/// client (1.4 s at 820,000 people on SQLite), holding one of the two connections every minute, which showed as
+/// second-long pauses in the tail of every list measured meanwhile.
+struct CreateUserChangeIndex: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.createIndex(on: User.schema, name: "users_client_changed_idx", columns: ["client_id", "updated_at"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.dropIndex("users_client_changed_idx")
+    }
+}
