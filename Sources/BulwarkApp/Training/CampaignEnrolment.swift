@@ -121,7 +121,12 @@ struct TrainingEnrolmentJob: JobHandler {
         // Only an active campaign enrols: one completed or archived meanwhile (even mid-walk) is left as it is.
         guard let campaign = try await TrainingCampaign.find(id, on: context.app.db), campaign.status == "active",
               campaign.deletedAt == nil else { return }
+        // The job walks the whole audience: for the minutely sync that is a complete walk, so it does not walk the
+        // same million people again a minute later (that second walk held a connection through the lists measured
+        // meanwhile).
+        let fingerprint = try await NewcomerWatch.fingerprint(of: campaign, on: context.app.db)
         try await CampaignService(db: context.app.db, actor: .system, now: context.now)
             .enrollAudience(of: campaign, rereading: true, shouldStop: context.shouldStop)
+        if campaign.autoEnroll { try await NewcomerWatch.walkedAll(campaign, from: fingerprint, on: context.app.db) }
     }
 }
