@@ -1,7 +1,19 @@
-/// glibc keeps memory freed after a large import or export in its arenas, so the process stays at its peak; handing it
-/// back brings RSS near idle again.
+import FluentKit
+import SQLKit
+import Vapor
+
+/// After a large import or export: glibc keeps the freed memory in its arenas, and each SQLite connection keeps up to
+/// 16 MB of pages the bulk work pulled through its cache (pages the lists' hot ones were pushed out for anyway), so
+/// the process would stay near its peak. Handing both back brings RSS near idle again; the cache refills with what
+/// requests read next.
 enum FreedMemory {
-    static func returnToSystem() {
+    static func returnToSystem(_ app: Application) async {
+        if case .sqliteFile = app.settings.database {
+            for eventLoop in app.eventLoopGroup.makeIterator() {
+                guard let db = app.databases.database(.sqlite, logger: app.logger, on: eventLoop) else { continue }
+                try? await db.sql.raw("PRAGMA shrink_memory").run()
+            }
+        }
         #if os(Linux)
         _ = glibcMallocTrim(0)
         #endif

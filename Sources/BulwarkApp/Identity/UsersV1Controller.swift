@@ -77,11 +77,21 @@ struct UsersV1Controller: RouteCollection {
     }
 
     @Sendable func importCSV(req: Request) async throws -> Response {
+        do {
+            let response = try await importing(req)
+            await FreedMemory.returnToSystem(req.application)
+            return response
+        } catch {
+            await FreedMemory.returnToSystem(req.application)
+            throw error
+        }
+    }
+
+    private func importing(_ req: Request) async throws -> Response {
         let scope = try req.scope()
         try scope.require(.manageUsers)
         let client = try await scope.actingClient()
         let service = UserImportService(scope: scope, actor: req.auditActor, now: req.now)
-        defer { FreedMemory.returnToSystem() }
         if req.headers.contentType?.type == "multipart" {
             return try req.envelope(try await service.importCSV(try await multipartCSV(of: req), into: client))
         }

@@ -65,7 +65,7 @@ struct PhishingResultsController: RouteCollection {
         let db = req.db
         let campaignID = campaign.id!
         return ExportStream.response(
-            format: format, filename: "phishing-results", header: header,
+            app: req.application, format: format, filename: "phishing-results", header: header,
             cells: { (row: SimulationResponse) in
                 [row.id.lowercasedString, row.userId.lowercasedString, row.email, row.name, row.department ?? "", row.templateId.lowercasedString,
                  row.sendStatus, row.status, row.error ?? "", row.sentAt.map(ISO8601.string) ?? "", row.openedAt.map(ISO8601.string) ?? "",

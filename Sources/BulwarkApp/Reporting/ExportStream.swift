@@ -13,7 +13,7 @@ enum ExportStream {
 
     /// `nextPage(after:)` returns the rows after the given cursor and the cursor of the last row (nil when done).
     static func response<Row: Encodable & Sendable>(
-        format: Format, filename: String, header: [String], cells: @escaping @Sendable (Row) -> [String],
+        app: Application, format: Format, filename: String, header: [String], cells: @escaping @Sendable (Row) -> [String],
         keyStyle: KeyStyle, nextPage: @escaping @Sendable (_ after: String?) async throws -> (rows: [Row], cursor: String?)
     ) -> Response {
         var headers = HTTPHeaders()
@@ -54,7 +54,7 @@ enum ExportStream {
             } catch {
                 try? await writer.write(.error(error))
             }
-            FreedMemory.returnToSystem()
+            await FreedMemory.returnToSystem(app)
         })
         return Response(status: .ok, headers: headers, body: body)
     }

@@ -69,7 +69,7 @@ struct ExportsController: RouteCollection {
         let header = ["enrollment_id", "user_id", "name", "email", "department", "campaign_id", "campaign_name", "module_id",
                       "module_title", "status", "progress", "best_score", "attempts", "due_at", "completed_at", "certificate_code"]
         return ExportStream.response(
-            format: options.format, filename: "training-completion", header: header,
+            app: req.application, format: options.format, filename: "training-completion", header: header,
             cells: { (row: CompletionRow) in row.cells },
             keyStyle: req.keyStyle,
             nextPage: { after in
@@ -127,7 +127,7 @@ struct ExportsController: RouteCollection {
         let header = ["id", "sequence", "created_at", "action", "actor_id", "actor_email", "target_type", "target_id", "ip_address",
                       "user_agent", "details", "previous_hash", "hash"]
         return ExportStream.response(
-            format: options.format, filename: "audit-logs", header: header,
+            app: req.application, format: options.format, filename: "audit-logs", header: header,
             cells: { (entry: AuditLogsV1Controller.EntryResponse) in
                 [entry.id.lowercasedString, String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
                  entry.actorId?.lowercasedString ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",

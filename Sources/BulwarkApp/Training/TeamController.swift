@@ -43,7 +43,7 @@ struct TeamController: RouteCollection {
         let header = ["name", "email", "department", "position", "depth", "assigned", "completed", "overdue",
                       "completion_rate", "average_score", "status"]
         return ExportStream.response(
-            format: format, filename: "team-compliance", header: header,
+            app: req.application, format: format, filename: "team-compliance", header: header,
             cells: { (member: TeamService.Member) in
                 [member.user.name, member.user.email, member.user.department ?? "", member.user.position ?? "",
                  String(member.depth), String(member.assigned), String(member.completed), String(member.overdue),
