@@ -9,13 +9,14 @@ struct ProcessLifecycle: LifecycleHandler {
     func didBootAsync(_ app: Application) async throws {
         // Tracking events answered by a process that was killed reach the database before this one serves; later
         // orphans (another process on this directory dying) are picked up every minute. One-off commands leave them.
-        guard app.isServing else { return }
-        await app.trackingWriter.recoverOrphans()
-        app.journalRecovery = Task { [weak app] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(60))
-                guard let app, !Task.isCancelled else { return }
-                await app.trackingWriter.recoverOrphans()
+        if app.isServing {
+            await app.trackingWriter.recoverOrphans()
+            app.journalRecovery = Task { [weak app] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(60))
+                    guard let app, !Task.isCancelled else { return }
+                    await app.trackingWriter.recoverOrphans()
+                }
             }
         }
         guard app.startsJobWorker else { return }

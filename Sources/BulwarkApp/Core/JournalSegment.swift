@@ -113,14 +113,6 @@ final class JournalSegment: @unchecked Sendable {
         }
     }
 
-    /// Appends one record (a single writer: the journal's tests and tools).
-    func append(record payload: [UInt8]) throws {
-        let framed = Self.frame(payload)
-        reserve(framed.count)
-        defer { writers -= 1 }
-        try write(framed)
-    }
-
     /// Every complete record, in order. A torn or damaged tail (a write cut short) ends the reading: its caller was
     /// never answered.
     func records() -> [[UInt8]] {

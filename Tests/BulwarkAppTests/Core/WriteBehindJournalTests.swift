@@ -127,7 +127,7 @@ import Vapor
         try await withBulwark { app in
             let directory = try Self.directory()
             let segment = try JournalSegment.create(in: directory, prefix: "test")
-            for n in [7, 8, 9] { try segment.append(record: Number(n).journalRecord()) }
+            for n in [7, 8, 9] { try segment.write(JournalSegment.frame(Number(n).journalRecord())) }
             segment.release()
             // A record cut short: its length promises more bytes than follow.
             let handle = try #require(FileHandle(forWritingAtPath: segment.path))
