@@ -116,7 +116,7 @@ enum PhishingLaunch {
             let template = campaign.templateAssignment == "ab" ? templates[position % templates.count] : templates.randomElement()!
             insert = insert.values(
                 SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(plan.campaignId), SQLBind(id), SQLBind(template),
-                SQLBind(RandomToken.make(bytes: 24)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
+                SQLBind(TrackingTarget.mint(campaignID: plan.campaignId)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
                 SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
                 SQLBind(plan.sendAt(position: position)), SQLBind(0), SQLBind("<\(UUID().lowercasedString)@\(plan.domain)>"))
             rows += 1

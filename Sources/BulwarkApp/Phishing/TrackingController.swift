@@ -56,15 +56,11 @@ struct TrackingController: RouteCollection {
         req.headers.first(name: .userAgent).map { String(decoding: $0.utf8.prefix(500), as: UTF8.self) }
     }
 
-    /// A hit of a known simulation; a person's (not a scanner's) click or submission also enrols them in the
-    /// campaign's training module.
-    private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) async throws {
+    /// A hit of a known simulation. The flusher also enrols a person (not a scanner) who clicked or submitted in the
+    /// campaign's training module, when it writes the event.
+    private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) throws {
         guard TrackingEventWriter.recordingStatuses.contains(target.campaignStatus) else { return }
         try keep(kind, token: target.token, req: req, details: details)
-        guard kind == "click" || kind == "submit", target.trainingModuleID != nil,
-              req.application.botDetector.reason(isHead: req.method == .HEAD, userAgent: Self.userAgent(req),
-                                                 ip: req.clientIP, sentAt: target.sentAt, now: req.now) == nil else { return }
-        try await assignTraining(target, req: req)
     }
 
     /// The pixel answers alike for any token; which simulation it names is worked out when the hit is written, a
@@ -79,11 +75,24 @@ struct TrackingController: RouteCollection {
         return Response(status: .ok, headers: headers, body: .init(buffer: Self.pixel))
     }
 
-    /// Redirects only to this campaign's own landing page, never to a URL taken from the request.
+    /// Redirects only to this campaign's own landing page, never to a URL taken from the request. A token minted with
+    /// its campaign's id is answered from the cached campaign: a launched campaign's tracking URL never changes, and the
+    /// flusher checks that the token names one of its simulations (and the campaign's status) when it writes the hit.
+    /// Such a token with a made-up rest is redirected too, and its landing page is not found.
     @Sendable func click(req: Request) async throws -> Response {
-        guard let target = try await target(req) else { return try notFoundPage(req) }
-        try await record("click", target, req: req)
-        let response = req.redirect(to: "\(target.trackingBaseURL)/phish/\(target.token)")
+        let location: String
+        if let token = TrackingTarget.plausibleToken(req.parameters.get("token")), let id = TrackingTarget.campaignID(in: token) {
+            guard let campaign = try await req.application.recordCache.find(PhishingCampaign.self, id, on: req.db) else {
+                return try notFoundPage(req)
+            }
+            if TrackingEventWriter.recordingStatuses.contains(campaign.status) { try keep("click", token: token, req: req) }
+            location = "\(campaign.trackingBaseURL)/phish/\(token)"
+        } else {
+            guard let target = try await target(req) else { return try notFoundPage(req) }
+            try record("click", target, req: req)
+            location = "\(target.trackingBaseURL)/phish/\(target.token)"
+        }
+        let response = req.redirect(to: location)
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         return response
     }
@@ -110,7 +119,7 @@ struct TrackingController: RouteCollection {
             $0.range(of: Self.secretFieldPattern, options: [.regularExpression, .caseInsensitive]) == nil
         }
         let details = JSONValue.canonical(["fields": .array(Array(Set(names)).sorted().map(JSONValue.string))])
-        try await record("submit", target, req: req, details: details)
+        try record("submit", target, req: req, details: details)
         return try await teachableMoment(templateID: target.templateID, req: req)
     }
 
@@ -120,7 +129,7 @@ struct TrackingController: RouteCollection {
             Self.allowCORS(response)
             return response
         }
-        try await record("report", target, req: req)
+        try record("report", target, req: req)
         struct Reported: Encodable { let reported = true; let message = "Thank you for reporting: this was a simulated phishing email." }
         let response = try req.envelope(Reported())
         Self.allowCORS(response)
@@ -209,37 +218,4 @@ struct TrackingController: RouteCollection {
         """
     }
 
-    /// Enrols a person who clicked or submitted in the campaign's training module, once.
-    private func assignTraining(_ target: TrackingTarget, req: Request) async throws {
-        guard let moduleID = target.trainingModuleID,
-              let campaign = try await PhishingCampaign.find(target.campaignID, on: req.db) else { return }
-        let followUp = try await PhishingFollowUp.trainingCampaign(for: campaign, moduleID: moduleID, db: req.db, now: req.now)
-        try await CampaignService.enroll([(target.userID, moduleID)], in: followUp, db: req.db, now: req.now)
-    }
-}
-
-/// The training campaign that holds the follow-up assignments of one phishing campaign.
-enum PhishingFollowUp {
-    static func trainingCampaign(for campaign: PhishingCampaign, moduleID: UUID, db: any Database, now: Date) async throws -> TrainingCampaign {
-        let name = "Phishing follow-up: \(campaign.name)"
-        if let existing = try await TrainingCampaign.query(on: db).filter(\.$clientID == campaign.clientID).filter(\.$name == name)
-            .filter(\.$deletedAt == nil).first() {
-            return existing
-        }
-        let followUp = TrainingCampaign()
-        followUp.clientID = campaign.clientID
-        followUp.name = name
-        followUp.description = "Assigned automatically to people who clicked or submitted in the phishing simulation."
-        followUp.status = "active"
-        followUp.moduleIDs = [moduleID]
-        followUp.audienceType = "users"
-        followUp.audienceValues = []
-        followUp.startAt = now
-        followUp.dueAt = now.addingTimeInterval(14 * 86_400)
-        followUp.reminderDays = [3]
-        followUp.autoEnroll = false
-        followUp.activatedAt = now
-        try await followUp.create(on: db)
-        return followUp
-    }
 }

@@ -97,15 +97,28 @@ enum TrackingEventWriter {
         let detector = app.botDetector
         let metrics = app.phishingMetrics
         return try Journal(db: app.db, logger: app.logger, directory: directory, prefix: "tracking") { hits, db in
-            let events = try await resolve(hits, detector: detector, on: db)
+            let resolved = try await resolve(hits, detector: detector, on: db)
+            let events = resolved.map(\.event)
             try await write(events, on: db)
+            try await PhishingFollowUp.enrol(resolved.filter(\.enrolsInTraining).map { ($0.target, $0.event.occurredAt) }, on: db)
             for event in events { metrics.events(event.botReason == nil ? event.kind : "\(event.kind)_flagged").increment() }
+        }
+    }
+
+    /// A hit as the event it stores, with the simulation it names.
+    struct Resolved: Sendable {
+        let event: TrackingEvent
+        let target: TrackingTarget
+
+        /// A person's (not a scanner's) click or submission, in a campaign that teaches those who fall for it.
+        var enrolsInTraining: Bool {
+            (event.kind == "click" || event.kind == "submit") && event.botReason == nil && target.trainingModuleID != nil
         }
     }
 
     /// The hits whose token names a simulation of a recording campaign, as events; scanners are flagged, as of the
     /// moment of the hit.
-    static func resolve(_ hits: [TrackingHit], detector: BotDetector, on db: any Database) async throws -> [TrackingEvent] {
+    static func resolve(_ hits: [TrackingHit], detector: BotDetector, on db: any Database) async throws -> [Resolved] {
         var targets: [String: TrackingTarget] = [:]
         let tokens = Array(Set(hits.map(\.token)))
         for start in stride(from: 0, to: tokens.count, by: 500) {
@@ -116,9 +129,9 @@ enum TrackingEventWriter {
             guard let target = targets[hit.token] else { return nil }
             let reason = hit.kind == "report" ? nil : detector.reason(
                 isHead: hit.isHead, userAgent: hit.userAgent, ip: hit.ip, sentAt: target.sentAt, now: hit.occurredAt)
-            return TrackingEvent(id: hit.id, simulationID: target.simulationID, campaignID: target.campaignID, clientID: target.clientID,
-                                 kind: hit.kind, occurredAt: hit.occurredAt, ip: hit.ip, userAgent: hit.userAgent, botReason: reason,
-                                 details: hit.details)
+            return Resolved(event: TrackingEvent(
+                id: hit.id, simulationID: target.simulationID, campaignID: target.campaignID, clientID: target.clientID, kind: hit.kind,
+                occurredAt: hit.occurredAt, ip: hit.ip, userAgent: hit.userAgent, botReason: reason, details: hit.details), target: target)
         }
     }
 

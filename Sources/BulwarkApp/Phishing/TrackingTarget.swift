@@ -28,6 +28,27 @@ struct TrackingTarget: Sendable {
         return token
     }
 
+    /// A launch's token for one simulation: the campaign's id (22 characters) then 24 random bytes (32 characters).
+    /// A click redirects to its campaign's landing page, which `campaignID(in:)` finds from the token alone (through the
+    /// record cache), so the busiest route after the pixel needs no lookup of its simulation while it is answered. The
+    /// prefix tells a recipient nothing the shared tracking host does not already tell them; the secret is the rest.
+    static func mint(campaignID: UUID) -> String {
+        let id = withUnsafeBytes(of: campaignID.uuid) { Data($0) }.base64EncodedString()
+        return id.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "") + RandomToken.make(bytes: 24)
+    }
+
+    static let mintedLength = 54
+
+    /// The campaign a minted token names in its first 22 characters (a token of another length, from before tokens
+    /// carried it, names none).
+    static func campaignID(in token: String) -> UUID? {
+        guard token.utf8.count == mintedLength else { return nil }
+        let prefix = token.prefix(22).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        guard let bytes = Data(base64Encoded: prefix + "=="), bytes.count == 16 else { return nil }
+        return bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+    }
+
     /// The simulation `token` names, looked up together with other requests' tokens (`Application.trackingTargets`).
     static func find(token: String?, in lookup: CoalescingLookup<String, TrackingTarget>) async throws -> TrackingTarget? {
         guard let token = plausibleToken(token) else { return nil }

@@ -206,7 +206,7 @@ import Vapor
             #expect(throws: JournalBytes.Malformed.self) { try TrackingHit(journalRecord: Array(hit.journalRecord().dropLast(3))) }
             let unknown = TrackingHit(token: String(repeating: "x", count: 32), kind: "open", occurredAt: Date(), ip: nil,
                                       userAgent: "Mail", isHead: false, details: nil)
-            let events = try await TrackingEventWriter.resolve([hit, unknown], detector: BotDetector(), on: app.db)
+            let events = try await TrackingEventWriter.resolve([hit, unknown], detector: BotDetector(), on: app.db).map(\.event)
             #expect(events.map(\.simulationID) == [simulation.id!], "an unknown token records nothing")
             let event = try #require(events.first)
             #expect(event.id == hit.id && event.botReason == nil && event.details == hit.details)
