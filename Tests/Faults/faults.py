@@ -22,7 +22,7 @@ import urllib.request
 BINARY = os.path.abspath(sys.argv[1])
 PEOPLE = int(sys.argv[sys.argv.index("--people") + 1]) if "--people" in sys.argv else 400
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONNECTIONS = 16  # PhishingSender.connections: SMTP connections a campaign sends over at once
+CONNECTIONS = 32  # PhishingSender.connections: SMTP connections a campaign sends over at once
 passed, failed = 0, 0
 
 

@@ -54,16 +54,13 @@ struct Keyset<Model: FluentKit.Model>: Sendable {
     func nextCursor(after items: [Model], perPage: Int) -> String? {
         guard items.count == perPage, let last = items.last else { return nil }
         let data = (try? JSONEncoder().encode(columns.map { $0.value(last) })) ?? Data()
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return RandomToken.base64URL(data)
     }
 
     /// Reads `cursor` from the query string: nil when absent, 400 naming the field when it is not one of ours.
     func cursor(from request: Request) throws -> [Value]? {
         guard let text = request.query[String.self, at: "cursor"], !text.isEmpty else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard text.count <= 2048, let data = Data(base64Encoded: base64),
+        guard text.count <= 2048, let data = RandomToken.bytes(base64URL: text),
               let values = try? JSONDecoder().decode([Value].self, from: data), values.count == columns.count,
               zip(columns, values).allSatisfy({ Self.fits($1, column: $0.name) }) else {
             throw APIError.validation(["cursor": ["The cursor is not valid; use next_cursor from the previous page."]])

@@ -27,19 +27,27 @@ struct SendOutcome: Sendable {
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
-        for result in outcomes.sorted(by: { UUID.byteOrder($0.simulationID, $1.simulationID) }) {
+        let outcomes = outcomes.sorted(by: { UUID.byteOrder($0.simulationID, $1.simulationID) })
+        try await Simulation.lockInIDOrder(outcomes.map(\.simulationID), on: db)
+        // Messages that went out, whatever happened to their rows meanwhile (a cancel after the message left), in one
+        // statement: one per message kept the group commit's transaction, which each connection waits for, longer.
+        let sent = outcomes.filter { $0.outcome == .sent }
+        if !sent.isEmpty {
+            let values = SQLList(sent.map { SQLGroupExpression([SQLBind($0.simulationID), SQLBind($0.at)] as [any SQLExpression]) })
+            try await db.sql.raw("""
+                WITH v(id, sent_at) AS (VALUES \(values))
+                UPDATE phishing_simulations SET send_status = 'sent', sent_at = v.sent_at, error = NULL,
+                    stage = CASE WHEN phishing_simulations.stage < 1 THEN 1 ELSE phishing_simulations.stage END, claimed_by = NULL
+                FROM v WHERE phishing_simulations.id = v.id
+                """).run()
+        }
+        for result in outcomes {
             let kind: String
             let error: String?
             switch result.outcome {
             case .sent:
                 kind = "sent"
                 error = nil
-                // It went out, whatever happened to the row meanwhile (a cancel after the message left): record it.
-                try await db.sql.raw("""
-                    UPDATE phishing_simulations SET send_status = 'sent', sent_at = \(bind: result.at), error = NULL,
-                        stage = CASE WHEN stage < 1 THEN 1 ELSE stage END, claimed_by = NULL
-                    WHERE id = \(bind: result.simulationID)
-                    """).run()
             case let .temporaryFailure(reason):
                 let attempts = result.attempts + 1
                 let givesUp = attempts >= PhishingSender.maxAttempts

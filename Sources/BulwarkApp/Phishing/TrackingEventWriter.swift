@@ -140,15 +140,7 @@ enum TrackingEventWriter {
         // Everything touching simulations (the foreign-key check of each insert locks its row too) goes in id order,
         // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
         let events = events.sorted { UUID.byteOrder($0.simulationID, $1.simulationID) }
-        if db.sql.dialect.name == "postgresql" {
-            // One UPDATE joins the batch in whatever order the planner picks, so the rows are locked first, in order.
-            var seen = Set<UUID>()
-            let ids = events.map(\.simulationID).filter { seen.insert($0).inserted }
-            try await db.sql.raw("""
-                SELECT id FROM phishing_simulations WHERE id IN (\(SQLList(ids.map { SQLBind($0) })))
-                ORDER BY id FOR NO KEY UPDATE
-                """).run()
-        }
+        try await Simulation.lockInIDOrder(events.map(\.simulationID), on: db)
         var insert = db.sql.insert(into: PhishingEvent.schema)
             .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
                      "bot_reason", "details")

@@ -33,9 +33,7 @@ struct TrackingTarget: Sendable {
     /// record cache), so the busiest route after the pixel needs no lookup of its simulation while it is answered. The
     /// prefix tells a recipient nothing the shared tracking host does not already tell them; the secret is the rest.
     static func mint(campaignID: UUID) -> String {
-        let id = withUnsafeBytes(of: campaignID.uuid) { Data($0) }.base64EncodedString()
-        return id.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "") + RandomToken.make(bytes: 24)
+        withUnsafeBytes(of: campaignID.uuid) { RandomToken.base64URL($0) } + RandomToken.make(bytes: 24)
     }
 
     static let mintedLength = 54
@@ -44,8 +42,7 @@ struct TrackingTarget: Sendable {
     /// carried it, names none).
     static func campaignID(in token: String) -> UUID? {
         guard token.utf8.count == mintedLength else { return nil }
-        let prefix = token.prefix(22).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        guard let bytes = Data(base64Encoded: prefix + "=="), bytes.count == 16 else { return nil }
+        guard let bytes = RandomToken.bytes(base64URL: token.prefix(22)), bytes.count == 16 else { return nil }
         return bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
     }
 

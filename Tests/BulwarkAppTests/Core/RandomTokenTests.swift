@@ -1,0 +1,22 @@
+@testable import BulwarkApp
+import Foundation
+import Testing
+
+@Suite struct RandomTokenTests {
+    /// The direct encoder writes what Foundation's does, with the URL-safe alphabet and no padding, at every length
+    /// (each of the three tails), and reads back to the same bytes.
+    @Test func base64URLMatchesFoundationAndReadsBack() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let encoded = RandomToken.base64URL(bytes)
+            #expect(encoded == expected, "length \(length)")
+            #expect(RandomToken.bytes(base64URL: encoded) == Data(bytes), "length \(length)")
+        }
+        #expect(RandomToken.base64URL([0xfb, 0xff]) == "-_8")
+        #expect(RandomToken.bytes(base64URL: "a.b") == nil)
+        #expect(RandomToken.make(bytes: 24).utf8.count == 32)
+    }
+}
