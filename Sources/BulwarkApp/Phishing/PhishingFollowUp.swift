@@ -11,7 +11,8 @@ enum PhishingFollowUp {
                   let campaign = try await PhishingCampaign.find(campaignID, on: db) else { continue }
             let now = hits.map(\.at).min()!
             var seen = Set<UUID>()
-            let people = hits.map(\.target.userID).filter { seen.insert($0).inserted }
+            // In id order, as every batch inserts them: two batches enrolling the same people cannot deadlock.
+            let people = hits.map(\.target.userID).filter { seen.insert($0).inserted }.sorted(by: UUID.byteOrder)
             let followUp = try await trainingCampaign(for: campaign, moduleID: moduleID, db: db, now: now)
             try await CampaignService.enroll(people.map { ($0, moduleID) }, in: followUp, db: db, now: now)
         }
@@ -26,7 +27,9 @@ enum PhishingFollowUp {
             .filter(\.$deletedAt == nil).first() }
         if let found = try await existing() { return found }
         if db.sql.dialect.name == "postgresql" {
-            try await db.sql.raw("SELECT pg_advisory_xact_lock(hashtextextended(\(bind: "phishing-follow-up:\(campaign.id!)"), 0))").run()
+            // Keyed as the follow-up is found: two campaigns of one client with the same name share one follow-up.
+            let key = "phishing-follow-up:\(campaign.clientID):\(name)"
+            try await db.sql.raw("SELECT pg_advisory_xact_lock(hashtextextended(\(bind: key), 0))").run()
             if let found = try await existing() { return found }
         }
         let followUp = TrainingCampaign()

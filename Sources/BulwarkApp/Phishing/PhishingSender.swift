@@ -12,11 +12,14 @@ struct PhishingSender: Sendable {
     let context: JobContext
 
     static let batchSize = 800
-    /// SMTP connections used at once for one campaign's share of a batch: each waits for its message's outcome to be
+    /// SMTP connections a round uses at once (shared among its campaigns): each waits for its message's outcome to be
     /// durable before the next, so the rate is set by how many go side by side (into a local sink: four gave 550
     /// messages/s, eight 723, sixteen 712-1,017, thirty-two 1,068-1,124 on this noisy machine; mail servers commonly
     /// accept dozens of connections from one client, and a profile's throttle still bounds the rate).
     static let connections = 32
+    /// The round's connections are shared among its campaigns, at least this many each: eight campaigns at once (on
+    /// one profile, perhaps) open 32 sessions in all, not 256, which a mail server limiting each client would refuse.
+    static let minimumConnections = 4
     static let maxAttempts = 5
     /// Longest pause of a profile or a campaign after repeated failures.
     static let maxPause: TimeInterval = 3600
@@ -33,6 +36,8 @@ struct PhishingSender: Sendable {
     private struct Round {
         var claims: [(campaignID: UUID, simulations: [Simulation])] = []
         var share = 0
+        /// Campaigns with messages to send in this round.
+        var sending: Int { claims.filter { !$0.simulations.isEmpty }.count }
         /// A campaign took its whole share: more is probably due.
         var full: Bool { claims.contains { $0.simulations.count >= share } }
     }
@@ -69,7 +74,8 @@ struct PhishingSender: Sendable {
             for (campaignID, simulations) in round.claims where !simulations.isEmpty {
                 group.addTask {
                     do {
-                        return try await self.send(simulations, campaignID: campaignID)
+                        let connections = max(Self.minimumConnections, Self.connections / round.sending)
+                        return try await self.send(simulations, campaignID: campaignID, connections: connections)
                     } catch let error as CampaignSetupError {
                         try await self.pauseCampaign(campaignID, reason: error.reason)
                         try await self.handBack(simulations.map { $0.id! })
@@ -177,7 +183,7 @@ struct PhishingSender: Sendable {
 
     private struct CampaignSetupError: Error { let reason: String }
 
-    private func send(_ simulations: [Simulation], campaignID: UUID) async throws -> Int {
+    private func send(_ simulations: [Simulation], campaignID: UUID, connections: Int) async throws -> Int {
         guard let campaign = try await PhishingCampaign.find(campaignID, on: db),
               let profileID = campaign.sendingProfileID, let profile = try await SendingProfile.find(profileID, on: db) else {
             throw CampaignSetupError(reason: "The campaign has no sending profile.")
@@ -202,7 +208,7 @@ struct PhishingSender: Sendable {
             }
         }
         for outcome in unsendable { try await app.sendOutcomes.submit(outcome) }
-        let share = max(1, (work.count + Self.connections - 1) / Self.connections)
+        let share = max(1, (work.count + connections - 1) / connections)
         let chunks = stride(from: 0, to: work.count, by: share).map { Array(work[$0..<min($0 + share, work.count)]) }
         let claims = stillClaimed()
         let results = try await withThrowingTaskGroup(of: ChunkResult.self) { group in

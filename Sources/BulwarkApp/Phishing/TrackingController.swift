@@ -82,9 +82,10 @@ struct TrackingController: RouteCollection {
     @Sendable func click(req: Request) async throws -> Response {
         let location: String
         if let token = TrackingTarget.plausibleToken(req.parameters.get("token")), let id = TrackingTarget.campaignID(in: token) {
-            guard let campaign = try await req.application.recordCache.find(PhishingCampaign.self, id, on: req.db) else {
-                return try notFoundPage(req)
-            }
+            // A draft has no simulations yet: its tracking URL is nobody's landing page, and the shared tracking host
+            // must not redirect to it.
+            guard let campaign = try await req.application.recordCache.find(PhishingCampaign.self, id, on: req.db),
+                  campaign.status != "draft" else { return try notFoundPage(req) }
             if TrackingEventWriter.recordingStatuses.contains(campaign.status) { try keep("click", token: token, req: req) }
             location = "\(campaign.trackingBaseURL)/phish/\(token)"
         } else {

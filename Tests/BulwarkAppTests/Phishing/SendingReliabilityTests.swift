@@ -182,6 +182,23 @@ final class ScriptedMailer: Mailer, Sendable {
         await fixture.stop()
     }
 
+    /// Campaigns sending in one round share its connections: two campaigns of 40 open at most 32 sessions between
+    /// them (32 each would have opened 40).
+    @Test func campaignsInOneRoundShareItsConnections() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        try await withBulwark { app in
+            let (_, first) = try await launchedCampaign(app, people: 39, name: "Acme", fixture: fixture)
+            let (_, second) = try await launchedCampaign(app, people: 39, name: "Globex", fixture: fixture)
+            #expect(try await PhishingSender(context: .test(app)).sendDue() == 80)
+            #expect(try await statuses(app, first) == ["sent": 40])
+            #expect(try await statuses(app, second) == ["sent": 40])
+            #expect(fixture.connections <= PhishingSender.connections)
+            #expect(fixture.connections >= 2 * PhishingSender.minimumConnections)
+        }
+        await fixture.stop()
+    }
+
     @Test func aRefusedConnectionPausesTheProfileChargesNoAttemptAndResumes() async throws {
         let fixture = try SMTPFixture(greeting: "554 5.7.1 Service unavailable")
         try await fixture.start()

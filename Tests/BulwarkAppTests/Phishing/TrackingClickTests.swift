@@ -84,12 +84,18 @@ import VaporTesting
         try await fixture.start()
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            let (_, _, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
+            let (tenant, _, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
             let forged = simulations[0].token.prefix(22) + RandomToken.make(bytes: 24)
             let click = try await app.send(.GET, "/api/phishing/track/click/\(forged)", headers: browser)
             #expect(click.status == .seeOther)
             #expect(click.headers.first(name: .location) == "https://phish.acme.test/phish/\(forged)")
             #expect(try await app.send(.GET, "/phish/\(forged)").status == .notFound)
+            // A draft's id with any rest: the shared tracking host does not redirect to a draft's tracking URL.
+            let draft = JSON(try await app.send(.POST, "/api/v1/phishing/campaigns", token: tenant.token, json: [
+                "name": "Draft", "template_ids": [try await PhishingFactory.builtinTemplate(app).id!.uuidString],
+                "tracking_url": "https://elsewhere.test"]))["data"]["id"].string!
+            let drafted = TrackingTarget.mint(campaignID: UUID(uuidString: draft)!)
+            #expect(try await app.send(.GET, "/api/phishing/track/click/\(drafted)", headers: browser).status == .notFound)
             let nowhere = TrackingTarget.mint(campaignID: UUID())
             #expect(try await app.send(.GET, "/api/phishing/track/click/\(nowhere)", headers: browser).status == .notFound)
             #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "click").count() == 0)
