@@ -11,8 +11,11 @@ struct SendOutcome: Sendable {
     let attempts: Int
     let outcome: MailOutcome
     let at: Date
+    /// The event's id, given once: a write retried after its commit's answer was lost stores the event once.
+    let eventID: UUID
 
     init(simulation: Simulation, worker: String, outcome: MailOutcome, at: Date) {
+        eventID = UUID.timeOrdered()
         simulationID = simulation.id!
         campaignID = simulation.$campaign.id
         clientID = simulation.clientID
@@ -68,10 +71,10 @@ struct SendOutcome: Sendable {
                     WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
                     """).run()
             }
-            insert = insert.values(SQLBind(UUID.timeOrdered()), SQLBind(result.simulationID), SQLBind(result.campaignID),
+            insert = insert.values(SQLBind(result.eventID), SQLBind(result.simulationID), SQLBind(result.campaignID),
                                    SQLBind(result.clientID), SQLBind(kind), SQLBind(result.at), SQLBind(false), SQLBind(error))
         }
-        try await insert.run()
+        try await insert.ignoringConflicts(with: ["id"]).run()
     }
 }
 

@@ -182,6 +182,19 @@ final class ScriptedMailer: Mailer, Sendable {
         await fixture.stop()
     }
 
+    /// An outcome written again (its commit went through but the answer was lost, so the sender retried) stores one
+    /// event, and the simulation stays sent.
+    @Test func anOutcomeWrittenTwiceIsStoredOnce() async throws {
+        try await withBulwark { app in
+            let (_, campaign) = try await launchedCampaign(app, people: 1)
+            let simulation = try #require(try await PhishingFactory.simulations(app, campaign: campaign).first)
+            let outcome = SendOutcome(simulation: simulation, worker: "w1", outcome: .sent, at: Date())
+            for _ in 0..<2 { try await app.db.transaction { db in try await SendOutcome.write([outcome], on: db) } }
+            #expect(try await PhishingEvent.query(on: app.db).filter(\.$simulationID == simulation.id!).filter(\.$kind == "sent").count() == 1)
+            #expect(try await Simulation.find(simulation.id, on: app.db)?.sendStatus == "sent")
+        }
+    }
+
     /// Campaigns sending in one round share its connections: two campaigns of 40 open at most 32 sessions between
     /// them (32 each would have opened 40).
     @Test func campaignsInOneRoundShareItsConnections() async throws {
