@@ -85,11 +85,33 @@ enum RandomToken {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The bytes of unpadded (or padded) base64url text, or nil if it is not base64url.
+    /// Each byte's value in the alphabet, 255 for a byte outside it.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 255, count: 256)
+        for (value, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(value) }
+        return table
+    }()
+
+    /// The bytes of unpadded (or padded) base64url text, or nil if it is not base64url. Read directly, like
+    /// `base64URL`: the click route reads a campaign id from every token.
     static func bytes(base64URL text: some StringProtocol) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        return Data(base64Encoded: base64)
+        var digits = Array(text.utf8)
+        while digits.last == UInt8(ascii: "=") { digits.removeLast() }
+        guard digits.count % 4 != 1 else { return nil }
+        var out = Data(capacity: digits.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for digit in digits {
+            let value = values[Int(digit)]
+            guard value != 255 else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        return out
     }
 
     static func sha256Hex(_ text: String) -> String {

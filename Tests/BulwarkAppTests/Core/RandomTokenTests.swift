@@ -17,6 +17,9 @@ import Testing
         }
         #expect(RandomToken.base64URL([0xfb, 0xff]) == "-_8")
         #expect(RandomToken.bytes(base64URL: "a.b") == nil)
+        #expect(RandomToken.bytes(base64URL: "abcde") == nil, "one character past a whole group is no byte")
+        #expect(RandomToken.bytes(base64URL: "-_8=") == Data([0xfb, 0xff]), "padding is allowed")
+        #expect(RandomToken.bytes(base64URL: "é") == nil)
         #expect(RandomToken.make(bytes: 24).utf8.count == 32)
     }
 }
