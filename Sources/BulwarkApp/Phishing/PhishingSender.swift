@@ -70,11 +70,11 @@ struct PhishingSender: Sendable {
 
     /// The round's campaigns side by side; how many messages went out.
     private func send(_ round: Round) async throws -> Int {
-        try await withThrowingTaskGroup(of: Int.self) { group in
+        let connections = max(Self.minimumConnections, Self.connections / max(round.sending, 1))
+        return try await withThrowingTaskGroup(of: Int.self) { group in
             for (campaignID, simulations) in round.claims where !simulations.isEmpty {
                 group.addTask {
                     do {
-                        let connections = max(Self.minimumConnections, Self.connections / round.sending)
                         return try await self.send(simulations, campaignID: campaignID, connections: connections)
                     } catch let error as CampaignSetupError {
                         try await self.pauseCampaign(campaignID, reason: error.reason)
@@ -285,7 +285,7 @@ struct PhishingSender: Sendable {
 
     /// Whether a simulation is still claimed by this worker and still sending: a cancel, a completion or a lost lease
     /// stops the message. Each check is read after it is asked for; the connections' checks asked meanwhile share
-    /// one query (sixteen connections each asking alone queued their reads behind the outcomes' writes).
+    /// one query (each connection asking alone queued its read behind the outcomes' writes).
     private func stillClaimed() -> CoalescingLookup<UUID, Bool> {
         CoalescingLookup { [db, worker = context.worker] ids in
             var claimed: [UUID: Bool] = [:]

@@ -58,9 +58,13 @@ struct TrackingController: RouteCollection {
 
     /// A hit of a known simulation. The flusher also enrols a person (not a scanner) who clicked or submitted in the
     /// campaign's training module, when it writes the event.
+    private func record(_ kind: String, token: String, campaignStatus: String, req: Request, details: String? = nil) throws {
+        guard TrackingEventWriter.recordingStatuses.contains(campaignStatus) else { return }
+        try keep(kind, token: token, req: req, details: details)
+    }
+
     private func record(_ kind: String, _ target: TrackingTarget, req: Request, details: String? = nil) throws {
-        guard TrackingEventWriter.recordingStatuses.contains(target.campaignStatus) else { return }
-        try keep(kind, token: target.token, req: req, details: details)
+        try record(kind, token: target.token, campaignStatus: target.campaignStatus, req: req, details: details)
     }
 
     /// The pixel answers alike for any token; which simulation it names is worked out when the hit is written, a
@@ -86,7 +90,7 @@ struct TrackingController: RouteCollection {
             // must not redirect to it.
             guard let campaign = try await req.application.recordCache.find(PhishingCampaign.self, id, on: req.db),
                   campaign.status != "draft" else { return try notFoundPage(req) }
-            if TrackingEventWriter.recordingStatuses.contains(campaign.status) { try keep("click", token: token, req: req) }
+            try record("click", token: token, campaignStatus: campaign.status, req: req)
             location = "\(campaign.trackingBaseURL)/phish/\(token)"
         } else {
             guard let target = try await target(req) else { return try notFoundPage(req) }
