@@ -63,8 +63,13 @@ extension Application {
 enum RandomToken {
     /// URL-safe random token of `bytes` random bytes (≥ 16 bytes = 128 bits).
     static func make(bytes: Int = 32) -> String {
+        // Eight bytes per draw from the system generator (a `getrandom` call each): a byte per draw was 24 system
+        // calls per tracking token.
         var generator = SystemRandomNumberGenerator()
-        return base64URL((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        var random: [UInt8] = []
+        random.reserveCapacity(bytes + 7)
+        while random.count < bytes { withUnsafeBytes(of: generator.next()) { random += $0 } }
+        return base64URL(random.prefix(bytes))
     }
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)

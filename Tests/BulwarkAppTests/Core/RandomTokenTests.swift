@@ -21,5 +21,8 @@ import Testing
         #expect(RandomToken.bytes(base64URL: "-_8=") == Data([0xfb, 0xff]), "padding is allowed")
         #expect(RandomToken.bytes(base64URL: "é") == nil)
         #expect(RandomToken.make(bytes: 24).utf8.count == 32)
+        #expect(RandomToken.make(bytes: 5).utf8.count == 7, "a length that is not a whole number of draws")
+        #expect(Set((0..<1000).map { _ in RandomToken.make(bytes: 16) }).count == 1000)
+        #expect(Set((0..<1000).map { _ in RandomToken.make(bytes: 16).suffix(8) }).count == 1000, "the last draw is random too")
     }
 }
