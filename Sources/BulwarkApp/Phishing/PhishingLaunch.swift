@@ -63,19 +63,21 @@ enum PhishingLaunch {
         var walked = 0
         while walked < limit {
             if shouldStop() { throw JobInterrupted() }
-            let ids = try await audience.peopleIDs(of: campaign.clientID, after: cursor.after, limit: min(batchSize, limit - walked), on: db)
-                .all().compactMap(\.id)
-            guard let last = ids.last else { return false }
+            // Names and addresses are read with the walk, before the batch's transaction takes the writer (decoding
+            // 500 people held it while the sender's outcomes waited).
+            let people = try await audience.peopleIDs(of: campaign.clientID, after: cursor.after, limit: min(batchSize, limit - walked), on: db)
+                .field(\.$email).field(\.$firstName).field(\.$lastName).field(\.$department).field(\.$position).all()
+            guard let last = people.last?.id else { return false }
             let first = cursor.position
-            let next = Cursor(after: last, position: first + ids.count)
+            let next = Cursor(after: last, position: first + people.count)
             let batch: @Sendable (any Database) async throws -> Bool = { db in
                 guard try await advance(plan.campaignId, to: next, on: db) else { return false }
-                try await insertSimulations(for: ids, from: first, plan: plan, audience: audience, campaign: campaign, on: db)
+                try await insertSimulations(for: people, from: first, plan: plan, audience: audience, campaign: campaign, on: db)
                 return true
             }
             guard try await (transactions ? db.transaction(batch) : batch(db)) else { return false }
             cursor = next
-            walked += ids.count
+            walked += people.count
         }
         return true
     }
@@ -99,19 +101,18 @@ enum PhishingLaunch {
                       position: try row.decode(column: "launch_position", as: Int.self))
     }
 
-    private static func insertSimulations(for ids: [UUID], from first: Int, plan: PhishingLaunchPlan, audience: Audience,
+    private static func insertSimulations(for walked: [User], from first: Int, plan: PhishingLaunchPlan, audience: Audience,
                                           campaign: PhishingCampaign, on db: any Database) async throws {
-        // Names and addresses are read in the batch's transaction, so nobody named has gone meanwhile.
-        let people = Dictionary(try await audience.people(of: campaign.clientID, on: db).filter(\.$id ~~ ids)
-            .field(\.$id).field(\.$email).field(\.$firstName).field(\.$lastName).field(\.$department).field(\.$position)
-            .all().map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
+        // Who is still in the audience is read in the batch's transaction, so nobody named has gone meanwhile.
+        let remaining = Set(try await audience.people(of: campaign.clientID, on: db).filter(\.$id ~~ walked.compactMap(\.id))
+            .field(\.$id).all().compactMap(\.id))
         let templates = campaign.templateIDs
         var insert = db.sql.insert(into: Simulation.schema)
             .columns("id", "client_id", "campaign_id", "user_id", "template_id", "token", "email", "first_name", "last_name",
                      "department", "position", "send_status", "stage", "send_at", "attempts", "message_id")
         var rows = 0
-        for (index, id) in ids.enumerated() {
-            guard let person = people[id] else { continue }
+        for (index, person) in walked.enumerated() {
+            guard let id = person.id, remaining.contains(id) else { continue }
             let position = first + index
             let template = campaign.templateAssignment == "ab" ? templates[position % templates.count] : templates.randomElement()!
             insert = insert.values(
