@@ -8,29 +8,33 @@ import VaporTesting
 @Suite struct TrackingClickTests {
     private let browser: HTTPHeaders = ["User-Agent": TrackingTests.browser]
 
-    /// A sent campaign (with a training module) for two learners, ten minutes after sending.
-    private func sentCampaign(_ app: Application, clock: ManualClock, fixture: SMTPFixture)
-        async throws -> (tenant: TestTenant, campaign: String, simulations: [Simulation], module: TrainingModule) {
-        let tenant = try await Factory.tenant(app)
-        for index in 0..<2 { _ = try await Factory.user(app, in: tenant, email: "person\(index)@acme.test") }
-        let module = try await TrainingFactory.builtinModule(app)
-        let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
-        let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
-                                                          templates: [try await PhishingFactory.builtinTemplate(app)],
-                                                          extra: ["training_module_id": module.id!.uuidString])
-        clock.advance(by: 60)
-        try await PhishingSender(context: .test(app)).sendDue()
-        clock.advance(by: 600)
-        let simulations = try await PhishingFactory.simulations(app, campaign: campaign).filter { $0.email.hasPrefix("person") }
-        return (tenant, campaign, simulations, module)
-    }
+    typealias SentCampaign = (tenant: TestTenant, campaign: String, simulations: [Simulation], module: TrainingModule)
 
-    @Test func launchedTokensNameTheirCampaign() async throws {
+    /// Runs `body` with a sent campaign (with a training module) for two learners, ten minutes after sending.
+    private func withSentCampaign(_ body: @escaping (Application, ManualClock, SentCampaign) async throws -> Void) async throws {
         let fixture = try SMTPFixture()
         try await fixture.start()
         let clock = ManualClock()
         try await withBulwark(clock: clock) { app in
-            let (_, campaign, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
+            let tenant = try await Factory.tenant(app)
+            for index in 0..<2 { _ = try await Factory.user(app, in: tenant, email: "person\(index)@acme.test") }
+            let module = try await TrainingFactory.builtinModule(app)
+            let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture)
+            let campaign = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
+                                                              templates: [try await PhishingFactory.builtinTemplate(app)],
+                                                              extra: ["training_module_id": module.id!.uuidString])
+            clock.advance(by: 60)
+            try await PhishingSender(context: .test(app)).sendDue()
+            clock.advance(by: 600)
+            let simulations = try await PhishingFactory.simulations(app, campaign: campaign).filter { $0.email.hasPrefix("person") }
+            try await body(app, clock, (tenant, campaign, simulations, module))
+        }
+        await fixture.stop()
+    }
+
+    @Test func launchedTokensNameTheirCampaign() async throws {
+        try await withSentCampaign { app, _, sent in
+            let (_, campaign, simulations, _) = sent
             #expect(simulations.count == 2)
             for simulation in simulations {
                 #expect(simulation.token.utf8.count == TrackingTarget.mintedLength)
@@ -43,17 +47,13 @@ import VaporTesting
             #expect(TrackingTarget.campaignID(in: RandomToken.make(bytes: 24)) == nil)
             #expect(TrackingTarget.campaignID(in: String(simulations[0].token.dropLast())) == nil)
         }
-        await fixture.stop()
     }
 
     /// A person's click is stored and enrols them, once however often they click; a scanner's is stored, flagged, and
     /// enrols nobody.
     @Test func aPersonsClickEnrolsThemOnceAndAScannersNobody() async throws {
-        let fixture = try SMTPFixture()
-        try await fixture.start()
-        let clock = ManualClock()
-        try await withBulwark(clock: clock) { app in
-            let (tenant, _, simulations, module) = try await sentCampaign(app, clock: clock, fixture: fixture)
+        try await withSentCampaign { app, _, sent in
+            let (tenant, _, simulations, module) = sent
             let (person, scanned) = (simulations[0], simulations[1])
             for _ in 0..<3 {
                 let click = try await app.send(.GET, "/api/phishing/track/click/\(person.token)", headers: browser)
@@ -74,17 +74,13 @@ import VaporTesting
             #expect(try await Simulation.find(person.id, on: app.db)?.stage == Simulation.Stage.clicked.rawValue)
             #expect(try await Simulation.find(scanned.id, on: app.db)?.stage == Simulation.Stage.sent.rawValue)
         }
-        await fixture.stop()
     }
 
     /// A token with a real campaign's prefix but a made-up rest is redirected (the click cannot tell without a lookup)
     /// and records nothing; its landing page is not found. A minted-length token of no campaign is not found at once.
     @Test func madeUpTokensRecordNothing() async throws {
-        let fixture = try SMTPFixture()
-        try await fixture.start()
-        let clock = ManualClock()
-        try await withBulwark(clock: clock) { app in
-            let (tenant, _, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
+        try await withSentCampaign { app, _, sent in
+            let (tenant, _, simulations, _) = sent
             let forged = simulations[0].token.prefix(22) + RandomToken.make(bytes: 24)
             let click = try await app.send(.GET, "/api/phishing/track/click/\(forged)", headers: browser)
             #expect(click.status == .seeOther)
@@ -101,16 +97,12 @@ import VaporTesting
             #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "click").count() == 0)
             #expect(try await Enrollment.query(on: app.db).count() == 0)
         }
-        await fixture.stop()
     }
 
     /// A completed campaign's links still lead to its landing page, and count nothing.
     @Test func aCompletedCampaignsClicksRedirectAndCountNothing() async throws {
-        let fixture = try SMTPFixture()
-        try await fixture.start()
-        let clock = ManualClock()
-        try await withBulwark(clock: clock) { app in
-            let (tenant, campaign, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
+        try await withSentCampaign { app, _, sent in
+            let (tenant, campaign, simulations, _) = sent
             _ = try await app.send(.POST, "/api/v1/phishing/campaigns/\(campaign)/complete", token: tenant.token)
             let click = try await app.send(.GET, "/api/phishing/track/click/\(simulations[0].token)", headers: browser)
             #expect(click.status == .seeOther)
@@ -118,16 +110,12 @@ import VaporTesting
             #expect(try await PhishingEvent.query(on: app.db).filter(\.$kind == "click").count() == 0)
             #expect(try await Enrollment.query(on: app.db).count() == 0)
         }
-        await fixture.stop()
     }
 
     /// Two flushers (two processes) enrolling the same person at once make one follow-up campaign and one enrolment.
     @Test func twoBatchesEnrollingAtOnceMakeOneFollowUp() async throws {
-        let fixture = try SMTPFixture()
-        try await fixture.start()
-        let clock = ManualClock()
-        try await withBulwark(clock: clock) { app in
-            let (tenant, _, simulations, _) = try await sentCampaign(app, clock: clock, fixture: fixture)
+        try await withSentCampaign { app, clock, sent in
+            let (tenant, _, simulations, _) = sent
             let target = try #require(try await TrackingTarget.find(tokens: [simulations[0].token], on: app.db)[simulations[0].token])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<2 {
@@ -148,6 +136,5 @@ import VaporTesting
                 .filter(\.$name ~~ "Phishing follow-up").count() == 1)
             #expect(try await Enrollment.query(on: app.db).filter(\.$user.$id == simulations[0].userID).count() == 1)
         }
-        await fixture.stop()
     }
 }
