@@ -97,6 +97,9 @@ enum RandomToken {
         return table
     }()
 
+    /// Whether `byte` is a digit of the URL-safe alphabet tokens are written in.
+    static func isBase64URLDigit(_ byte: UInt8) -> Bool { values[Int(byte)] != 255 }
+
     /// The bytes of unpadded (or padded) base64url text, or nil if it is not base64url. Read directly, like
     /// `base64URL`: the click route reads a campaign id from every token.
     static func bytes(base64URL text: some StringProtocol) -> Data? {

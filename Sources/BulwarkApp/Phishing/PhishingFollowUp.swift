@@ -10,9 +10,8 @@ enum PhishingFollowUp {
             guard let moduleID = hits[0].target.trainingModuleID,
                   let campaign = try await PhishingCampaign.find(campaignID, on: db) else { continue }
             let now = hits.map(\.at).min()!
-            var seen = Set<UUID>()
             // In id order, as every batch inserts them: two batches enrolling the same people cannot deadlock.
-            let people = hits.map(\.target.userID).filter { seen.insert($0).inserted }.sorted(by: UUID.byteOrder)
+            let people = Set(hits.map(\.target.userID)).sorted(by: UUID.byteOrder)
             let followUp = try await trainingCampaign(for: campaign, moduleID: moduleID, db: db, now: now)
             try await CampaignService.enroll(people.map { ($0, moduleID) }, in: followUp, db: db, now: now)
         }

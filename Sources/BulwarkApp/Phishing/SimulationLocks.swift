@@ -8,8 +8,7 @@ extension Simulation {
     /// deadlock. (SQLite has one writer.)
     static func lockInIDOrder(_ ids: [UUID], on db: any Database) async throws {
         guard db.sql.dialect.name == "postgresql", !ids.isEmpty else { return }
-        var seen = Set<UUID>()
-        let ordered = ids.filter { seen.insert($0).inserted }.sorted(by: UUID.byteOrder)
+        let ordered = Set(ids).sorted(by: UUID.byteOrder)
         try await db.sql.raw("""
             SELECT id FROM phishing_simulations WHERE id IN (\(SQLList(ordered.map { SQLBind($0) })))
             ORDER BY id FOR NO KEY UPDATE

@@ -23,15 +23,14 @@ struct TrackingTarget: Sendable {
     /// alphabet `RandomToken` writes): anything else costs no query and never reaches the journal or a shared lookup
     /// (a NUL, which PostgreSQL refuses in text, would fail every token looked up with it).
     static func plausibleToken(_ token: String?) -> String? {
-        guard let token, (16...64).contains(token.utf8.count),
-              token.unicodeScalars.allSatisfy({ HTMLSanitizer.isASCIIAlphanumeric($0) || $0 == "-" || $0 == "_" }) else { return nil }
+        guard let token, (16...64).contains(token.utf8.count), token.utf8.allSatisfy(RandomToken.isBase64URLDigit) else { return nil }
         return token
     }
 
     /// A launch's token for one simulation: the campaign's id (22 characters) then 24 random bytes (32 characters).
     /// A click redirects to its campaign's landing page, which `campaignID(in:)` finds from the token alone (through the
     /// record cache), so the busiest route after the pixel needs no lookup of its simulation while it is answered. The
-    /// prefix tells a recipient nothing the shared tracking host does not already tell them; the secret is the rest.
+    /// prefix is the same in all of a campaign's emails (and ids are not secrets); the secret is the rest.
     static func mint(campaignID: UUID) -> String {
         withUnsafeBytes(of: campaignID.uuid) { RandomToken.base64URL($0) } + RandomToken.make(bytes: 24)
     }
