@@ -9,6 +9,10 @@ import SQLKit
 /// total is exact (a list whose fresh count is above the limit skips that walk). Above it, the total is the exact count
 /// of the same query taken at most `maxAge` seconds ago, refreshed in the background when it gets older, and the
 /// envelope says `"total_estimated": true`. The first time a query goes over the limit it is counted in full once.
+/// A list last counted above the limit skips the bounded walk even while its count is being refreshed: at the moment
+/// a count went stale, every request of a burst walked again (100 ms each for the overdue list at 200,000 people on
+/// PostgreSQL, 1.5 s at p99 with sixteen at once). A list that has shrunk below the limit is exact again from the
+/// refresh that sees it.
 enum ListTotals {
     static let exactLimit = 10_000
     static let maxAge: TimeInterval = 30
@@ -47,13 +51,12 @@ enum ListTotals {
 
     /// The same for a hand-written list: `bounded` counts at most `exactLimit + 1` rows, `full` counts them all; `key`
     /// names the list and everything that filters it (tenant, filters), never a moving value such as the time.
-    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, bounded: () async throws -> Int,
+    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, now: Date = Date(), bounded: () async throws -> Int,
                       full: @escaping @Sendable () async throws -> Int) async throws -> Total {
-        let now = Date()
-        // A list known to be large (a fresh count above the limit) skips even the bounded walk.
+        // A list known to be large (its last count above the limit) skips even the bounded walk.
         let knownLarge = cache.withLockedValue { entries -> Bool in
             guard let entry = entries[key] else { return false }
-            return entry.count > exactLimit && now.timeIntervalSince(entry.countedAt) <= maxAge
+            return entry.count > exactLimit
         }
         let boundedCount = knownLarge ? exactLimit + 1 : try await bounded()
         guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }

@@ -1,4 +1,5 @@
 import Fluent
+import SQLiteKit
 import SQLKit
 import Vapor
 
@@ -7,7 +8,9 @@ import Vapor
 ///
 /// The file is read as it arrives and written in batches of `batchSize` rows, each batch in its own short transaction
 /// (other writers wait milliseconds, not the whole import), with one multi-row insert whose email conflicts are
-/// skipped by the database (so a person imported twice at once is refused, not duplicated). Memory stays flat: a batch,
+/// skipped by the database (so a person imported twice at once is refused, not duplicated). On PostgreSQL two batches
+/// are written at once, on two connections (one backend alone left half the machine idle); SQLite has one writer, so
+/// there the next batch is only read and checked meanwhile. Memory stays flat: a few batches,
 /// a hash per imported email (to tell "twice in the file" from "already taken"), the manager links of the rows that
 /// name one, and at most `maxReportedErrors` row errors (the count of failures is always exact). Managers are linked
 /// once every row is in, so a manager may appear anywhere in the file (cycles included); a row whose manager exists
@@ -98,12 +101,15 @@ struct UserImportService: Sendable {
         var errors: [RowError] = []
         var importedHashes = Set<Int>()
         var managerLinks: [(line: Int, userID: UUID, managerEmail: String)] = []
-        /// The batch being written while the next one is read and checked (the database and the parsing overlap).
-        var writing: (candidates: [Candidate], insert: Task<Set<String>, any Error>)?
+        /// The batches being written while the next one is read and checked (the database and the parsing overlap),
+        /// oldest first.
+        var writing: [(candidates: [Candidate], emails: Set<String>, insert: Task<Set<String>, any Error>)] = []
+        let batchesInFlight: Int
 
         init(service: UserImportService, client: Client) {
             self.service = service
             self.client = client
+            self.batchesInFlight = service.scope.db is any SQLiteDatabase ? 1 : 2
         }
 
         var db: any Database { service.scope.db }
@@ -171,23 +177,28 @@ struct UserImportService: Sendable {
                                             department: department, managerEmail: managerEmail))
             }
             batch.removeAll(keepingCapacity: true)
-            // The batch being written may hold an email of this one: it is a repeat only if that row went in.
-            let stored = try await finishWriting()
-            candidates.removeAll { candidate in
-                guard stored.contains(candidate.email) else { return false }
-                reject(candidate.line, candidate.email, ["email": ["The email appears more than once in the file."]])
-                return true
+            // A batch being written may hold an email of this one: it is a repeat only if that row went in, so those
+            // batches are waited for first (rare: otherwise the two would race and the later row could win).
+            if writing.contains(where: { !$0.emails.isDisjoint(with: inBatch) }) {
+                var stored = Set<String>()
+                while !writing.isEmpty { stored.formUnion(try await finishWriting()) }
+                candidates.removeAll { candidate in
+                    guard stored.contains(candidate.email) else { return false }
+                    reject(candidate.line, candidate.email, ["email": ["The email appears more than once in the file."]])
+                    return true
+                }
             }
             guard !candidates.isEmpty else { return }
+            if writing.count >= batchesInFlight { _ = try await finishWriting() }
             // Only what the write needs is captured: a copy of this run would copy its growing sets at every batch.
             let (rows, client, now, db) = (candidates, client, service.now, db)
-            writing = (candidates, Task { try await Self.insert(rows, into: client, now: now, on: db) })
+            writing.append((candidates, Set(candidates.map(\.email)), Task { try await Self.insert(rows, into: client, now: now, on: db) }))
         }
 
-        /// Waits for the batch being written and counts it; returns the emails of that batch that went in.
+        /// Waits for the oldest batch being written and counts it; returns the emails of that batch that went in.
         mutating func finishWriting() async throws -> Set<String> {
-            guard let (candidates, insert) = writing else { return [] }
-            writing = nil
+            guard !writing.isEmpty else { return [] }
+            let (candidates, _, insert) = writing.removeFirst()
             let stored = try await insert.value
             for candidate in candidates {
                 guard stored.contains(candidate.email) else {
@@ -234,8 +245,12 @@ struct UserImportService: Sendable {
         @discardableResult
         mutating func finish(interrupted: Bool = false) async throws -> Report {
             if !interrupted { try await flush() }
-            // A batch already on its way is waited for either way: its rows are in (or not) and must be counted.
-            _ = try await finishWriting()
+            // Batches already on their way are waited for either way: their rows are in (or not) and must be counted.
+            var failure: (any Error)?
+            while !writing.isEmpty {
+                do { _ = try await finishWriting() } catch { failure = failure ?? error }
+            }
+            if let failure { throw failure }
             guard header != nil || interrupted else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
             try await linkManagers()
             let client = self.client
