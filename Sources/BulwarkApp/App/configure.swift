@@ -23,15 +23,12 @@ func configure(_ app: Application, settings: Settings) async throws {
 
     switch settings.database {
     case let .postgres(url):
-        // The pool is per event loop; the setting is per process.
-        let loops = max(1, Array(app.eventLoopGroup.makeIterator()).count)
-        let perLoop = max(1, settings.databasePoolSize / loops)
         var configuration = try SQLPostgresConfiguration(url: url)
         // No JIT: a LIMITed query over a large table is estimated at the cost of the whole table, so PostgreSQL
         // compiled the overdue list's plan on every request (23 ms of a 25 ms answer at 220,000 people) for a walk
         // that reads 25 rows.
-        configuration.coreConfiguration.options.additionalStartupParameters.append(("jit", "off"))
-        app.databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: perLoop,
+        if settings.postgresJITOff { configuration.coreConfiguration.options.additionalStartupParameters.append(("jit", "off")) }
+        app.databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: app.databaseConnectionsPerLoop,
                                     connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .psql)
         app.rateLimitStore = BatchedRateLimitStore()
     case let .sqliteFile(path):

@@ -12,10 +12,12 @@ import SQLKit
 /// A list last counted above the limit skips the bounded walk even while its count is being refreshed: at the moment
 /// a count went stale, every request of a burst walked again (100 ms each for the overdue list at 200,000 people on
 /// PostgreSQL, 1.5 s at p99 with sixteen at once). A list that has shrunk below the limit is exact again from the
-/// refresh that sees it.
+/// refresh that sees it. A count older than `maxStaleAge` (its refreshes failing or hanging) is no longer trusted:
+/// requests walk again and a new refresh starts.
 enum ListTotals {
     static let exactLimit = 10_000
     static let maxAge: TimeInterval = 30
+    static let maxStaleAge: TimeInterval = 150
 
     struct Total: Sendable {
         let count: Int
@@ -25,7 +27,8 @@ enum ListTotals {
     private struct Entry {
         var count: Int
         var countedAt: Date
-        var refreshing: Bool
+        /// When the running refresh started (nil: none runs).
+        var refreshingSince: Date?
     }
 
     /// Keyed by the query's description (its table, joins, filters and values); bounded.
@@ -56,14 +59,15 @@ enum ListTotals {
         // A list known to be large (its last count above the limit) skips even the bounded walk.
         let knownLarge = cache.withLockedValue { entries -> Bool in
             guard let entry = entries[key] else { return false }
-            return entry.count > exactLimit
+            return entry.count > exactLimit && now.timeIntervalSince(entry.countedAt) <= maxStaleAge
         }
         let boundedCount = knownLarge ? exactLimit + 1 : try await bounded()
         guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }
         let (cached, refresh) = cache.withLockedValue { entries -> (Entry?, Bool) in
             guard var entry = entries[key] else { return (nil, false) }
-            guard now.timeIntervalSince(entry.countedAt) > maxAge, !entry.refreshing else { return (entry, false) }
-            entry.refreshing = true
+            guard now.timeIntervalSince(entry.countedAt) > maxAge,
+                  entry.refreshingSince.map({ now.timeIntervalSince($0) > maxStaleAge }) ?? true else { return (entry, false) }
+            entry.refreshingSince = now
             entries[key] = entry
             return (entry, true)
         }
@@ -71,7 +75,7 @@ enum ListTotals {
             Task {
                 let fresh = try? await full()
                 cache.withLockedValue { entries in
-                    if let fresh { remember(fresh, for: key, in: &entries) } else { entries[key]?.refreshing = false }
+                    if let fresh { remember(fresh, for: key, in: &entries) } else { entries[key]?.refreshingSince = nil }
                 }
             }
         }
@@ -102,7 +106,7 @@ enum ListTotals {
     /// A fresh full count, kept within `maxEntries` lists.
     private static func remember(_ count: Int, for key: String, in entries: inout [String: Entry]) {
         if entries[key] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
-        entries[key] = Entry(count: count, countedAt: Date(), refreshing: false)
+        entries[key] = Entry(count: count, countedAt: Date(), refreshingSince: nil)
     }
 
     private static func count(_ query: DatabaseQuery, on sql: any SQLDatabase) async throws -> Int {

@@ -100,6 +100,7 @@ extension Database {
             return rows.map { PlainRow(source: .sqlite($0)) }
         }
         if let postgres = self as? any PostgresDatabase, let bindings = PostgresBindings(plain: binds) {
+            postgres.logger.debug("Executing query", metadata: ["sql": .string(text)])
             let result = try await postgres.withConnection { connection in
                 connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: connection.logger)
             }.get()
@@ -112,7 +113,8 @@ extension Database {
 }
 
 /// Each column's position, looked up once per result rather than once per value (the driver's own lookup by name
-/// hashes the name twice per value: whether it is there, then where).
+/// hashes the name twice per value: whether it is there, then where). A name selected twice is the first column of
+/// that name, as on SQLite; queries read this way name each column once.
 final class PostgresColumns: Sendable {
     let position: [String: Int]
 
@@ -126,7 +128,7 @@ final class PostgresColumns: Sendable {
 extension PostgresBindings {
     /// The binds of a serialised query, when every one is a value PostgresNIO encodes itself (ids, text, numbers,
     /// dates): nil otherwise, and the query goes through SQLKit, which encodes anything `Encodable`.
-    fileprivate init?(plain binds: [any Encodable & Sendable]) {
+    init?(plain binds: [any Encodable & Sendable]) {
         self.init(capacity: binds.count)
         for bind in binds {
             guard let value = bind as? any PostgresDynamicTypeEncodable else { return nil }

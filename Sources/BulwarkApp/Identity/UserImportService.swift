@@ -42,6 +42,8 @@ struct UserImportService: Sendable {
     let scope: Scope
     let actor: AuditActor
     let now: Date
+    /// Batches written at once (`Application.importWriters`).
+    var writers = 1
 
     /// A file already in memory (a form upload) goes through the same streaming parser in slices, so parsing a large
     /// file never holds an event loop for long and the same limits apply.
@@ -74,11 +76,13 @@ struct UserImportService: Sendable {
                 if let failure = parser.failure { throw APIError.validation(["file": [failure]]) }
             }
             for row in parser.finish() { try await run.take(row) }
+            // A batch that fails at the end is an interruption too: the batches written beside it are still counted,
+            // linked and audited before the error is answered.
+            return try await run.finish()
         } catch {
             _ = try? await run.finish(interrupted: true)
             throw error
         }
-        return try await run.finish()
     }
 
     fileprivate struct Candidate {
@@ -109,7 +113,7 @@ struct UserImportService: Sendable {
         init(service: UserImportService, client: Client) {
             self.service = service
             self.client = client
-            self.batchesInFlight = service.scope.db is any SQLiteDatabase ? 1 : 2
+            self.batchesInFlight = service.scope.db is any SQLiteDatabase ? 1 : max(1, service.writers)
         }
 
         var db: any Database { service.scope.db }
@@ -126,6 +130,8 @@ struct UserImportService: Sendable {
             }
             line += 1
             guard line - 1 <= UserImportService.maxRows else {
+                // The rows before are valid and the answer says they went in: the batch gathered so far is written.
+                try await flush()
                 throw APIError.validation(["file": ["At most \(UserImportService.maxRows) rows can be imported at once; the rows before row \(line) were imported."]])
             }
             batch.append((line, row))
@@ -246,11 +252,12 @@ struct UserImportService: Sendable {
         mutating func finish(interrupted: Bool = false) async throws -> Report {
             if !interrupted { try await flush() }
             // Batches already on their way are waited for either way: their rows are in (or not) and must be counted.
+            // Once interrupted, a batch that fails as well changes nothing: what went in is still linked and audited.
             var failure: (any Error)?
             while !writing.isEmpty {
                 do { _ = try await finishWriting() } catch { failure = failure ?? error }
             }
-            if let failure { throw failure }
+            if let failure, !interrupted { throw failure }
             guard header != nil || interrupted else { throw APIError.validation(["file": ["The CSV file is empty."]]) }
             try await linkManagers()
             let client = self.client
@@ -269,11 +276,14 @@ struct UserImportService: Sendable {
 
         /// Sets each named manager (someone of the client, imported or not). Rows whose manager is nobody there are
         /// taken back out and reported; people who named one of those as manager keep their place without a manager.
+        /// Taken once: a finish that fails after linking and is finished again as interrupted does not link twice.
         mutating func linkManagers() async throws {
-            guard !managerLinks.isEmpty else { return }
+            let links = managerLinks
+            managerLinks = []
+            guard !links.isEmpty else { return }
             var unresolved: [(line: Int, userID: UUID)] = []
-            for start in stride(from: 0, to: managerLinks.count, by: 500) {
-                let slice = managerLinks[start..<min(start + 500, managerLinks.count)]
+            for start in stride(from: 0, to: links.count, by: 500) {
+                let slice = links[start..<min(start + 500, links.count)]
                 let managers = try await db.sql.raw("""
                     SELECT id, email FROM users WHERE client_id = \(bind: client.id!) AND \(unsafeRaw: User.notDeleted)
                       AND email IN (\(binds: Array(Set(slice.map(\.managerEmail)))))
@@ -308,5 +318,19 @@ struct UserImportService: Sendable {
                 reject(link.line, emails[link.userID], ["manager_email": ["No user with this email in the organisation or the file."]])
             }
         }
+    }
+}
+
+extension Application {
+    /// The pool is per event loop; the setting is per process.
+    var databaseConnectionsPerLoop: Int {
+        max(1, settings.databasePoolSize / max(1, Array(eventLoopGroup.makeIterator()).count))
+    }
+
+    /// Import batches written at once: two on PostgreSQL when the request's event loop has connections to spare for
+    /// other requests meanwhile (four or more), otherwise one. SQLite has one writer.
+    var importWriters: Int {
+        guard case .postgres = settings.database else { return 1 }
+        return databaseConnectionsPerLoop >= 4 ? 2 : 1
     }
 }

@@ -91,7 +91,7 @@ struct UsersV1Controller: RouteCollection {
         let scope = try req.scope()
         try scope.require(.manageUsers)
         let client = try await scope.actingClient()
-        let service = UserImportService(scope: scope, actor: req.auditActor, now: req.now)
+        let service = UserImportService(scope: scope, actor: req.auditActor, now: req.now, writers: req.application.importWriters)
         if req.headers.contentType?.type == "multipart" {
             return try req.envelope(try await service.importCSV(try await multipartCSV(of: req), into: client))
         }

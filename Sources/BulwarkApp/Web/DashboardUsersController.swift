@@ -164,7 +164,7 @@ struct DashboardUsersController: RouteCollection {
         let text = upload.file.map { String(buffer: $0.data) }.flatMap { $0.isEmpty ? nil : $0 } ?? upload.csv ?? ""
         let layout = Layout(title: "Import users", principal: scope.principal, req: req)
         do {
-            let report = try await UserImportService(scope: scope, actor: req.auditActor, now: req.now)
+            let report = try await UserImportService(scope: scope, actor: req.auditActor, now: req.now, writers: req.application.importWriters)
                 .importCSV(text, into: try await scope.actingClient())
             return try await req.page("users-import", ImportPage(layout: layout, report: report, errors: []))
         } catch {

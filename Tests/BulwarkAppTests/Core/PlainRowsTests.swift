@@ -1,5 +1,6 @@
 @testable import BulwarkApp
 import Foundation
+import PostgresKit
 import SQLKit
 import Testing
 
@@ -13,10 +14,13 @@ import Testing
             let person = try await Factory.user(app, in: tenant, email: "plain@example.com", firstName: "Ada", lastName: "Lovelace")
             let createdAt = try #require(person.createdAt)
             let rows = try await app.db.plainRows("""
-                SELECT id, client_id, first_name, department, created_at, deleted_at FROM users
+                SELECT id, client_id, first_name, department, created_at, deleted_at, failed_logins, manager_id FROM users
                 WHERE id = \(bind: person.id!) AND email = \(bind: "plain@example.com") AND created_at <= \(bind: createdAt.addingTimeInterval(1))
                   AND LENGTH(first_name) = \(bind: 3)
                 """)
+            // On PostgreSQL these binds go to PostgresNIO as they are (the fast path); a null would not.
+            #expect(PostgresBindings(plain: [person.id!, "plain@example.com", createdAt, 3]) != nil)
+            #expect(PostgresBindings(plain: [person.id!, Optional<String>.none]) == nil)
             #expect(rows.count == 1)
             let row = try #require(rows.first)
             #expect(try row.uuid("id") == person.id)
@@ -25,6 +29,9 @@ import Testing
             #expect(try row.optionalText("department") == nil)
             #expect(abs(try row.date("created_at").timeIntervalSince(createdAt)) < 0.001)
             #expect(try row.optionalDate("deleted_at") == nil)
+            #expect(try row.integer("failed_logins") == 0)
+            #expect(try row.optionalInteger("failed_logins") == 0)
+            #expect(try row.optionalUUID("manager_id") == nil)
             #expect(throws: PlainRow.WrongKind.self) { try row.text("department") }
             #expect(throws: PlainRow.WrongKind.self) { try row.text("no_such_column") }
         }

@@ -263,6 +263,32 @@ import VaporTesting
         #expect(fresh.count == 3 && !fresh.estimated)
         #expect(counts.withLockedValue { $0 } == 2, "one refresh for the sixteen")
     }
+
+    /// A count whose refreshes fail is trusted only up to `maxStaleAge`: then the list is walked again, and a list
+    /// that has shrunk is exact.
+    @Test func aCountThatCannotBeRefreshedIsNotTrustedForever() async throws {
+        struct Broken: Error {}
+        let key = "unrefreshable:\(UUID())"
+        let size = NIOLockedValueBox(100)
+        let walks = NIOLockedValueBox(0)
+        func total(at now: Date) async throws -> ListTotals.Total {
+            try await ListTotals.total(key: key, exactLimit: 5, now: now, bounded: {
+                walks.withLockedValue { $0 += 1 }
+                return min(size.withLockedValue { $0 }, 6)
+            }, full: {
+                let count = size.withLockedValue { $0 }
+                if count < 100 { throw Broken() }
+                return count
+            })
+        }
+        #expect(try await total(at: Date()).count == 100)
+        size.withLockedValue { $0 = 3 }
+        let stale = try await total(at: Date().addingTimeInterval(ListTotals.maxAge + 1))
+        #expect(stale.count == 100 && stale.estimated && walks.withLockedValue { $0 } == 1)
+        let tooOld = try await total(at: Date().addingTimeInterval(ListTotals.maxStaleAge + 1))
+        #expect(tooOld.count == 3 && !tooOld.estimated)
+        #expect(walks.withLockedValue { $0 } == 2)
+    }
 }
 
 /// Issue 9: the importer reads a file as it arrives and writes it in batches, with the same per-row answers.
@@ -320,6 +346,53 @@ import VaporTesting
                                                 contentType: HTTPMediaType(type: "text", subType: "csv")))
             #expect(clash["data"]["imported"].int == 1)
             #expect(try await User.query(on: app.db).filter(\.$email == "p1@big.test").first()?.$client.id == tenant.client.id)
+        }
+    }
+
+    /// A batch the database refuses (here a trigger) ends the import with an error; every batch written before it or
+    /// beside it is counted, has its managers linked and is in the audit entry, marked interrupted.
+    @Test func aBatchThatFailsLeavesEveryWrittenBatchCountedAndAudited() async throws {
+        try await withBulwark { app in
+            let postgres = TestDatabase.postgresURL != nil
+            let create = postgres ? [
+                """
+                CREATE OR REPLACE FUNCTION import_refuses() RETURNS trigger AS $$ BEGIN
+                  IF NEW.email = 'refused@big.test' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql
+                """,
+                "CREATE TRIGGER import_refuses BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION import_refuses()",
+            ] : ["CREATE TRIGGER import_refuses BEFORE INSERT ON users WHEN NEW.email = 'refused@big.test' BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+            let drop = postgres ? ["DROP TRIGGER IF EXISTS import_refuses ON users", "DROP FUNCTION IF EXISTS import_refuses()"]
+                                : ["DROP TRIGGER IF EXISTS import_refuses"]
+            for statement in create { try await app.db.sql.raw("\(unsafeRaw: statement)").run() }
+            do {
+                let tenant = try await Factory.tenant(app)
+                var lines = ["first_name,last_name,email,position,department,manager_email"]
+                // Four batches; the second holds the refused row. On PostgreSQL the third is being written beside it.
+                for index in 0..<7_000 {
+                    let email = index == 3_000 ? "refused@big.test" : "p\(index)@big.test"
+                    lines.append("First\(index),Last\(index),\(email),,,\(index == 4_100 ? "p10@big.test" : "")")
+                }
+                let response = try await app.send(.POST, "/api/v1/users/import", token: tenant.token,
+                                                  body: lines.joined(separator: "\n") + "\n",
+                                                  contentType: HTTPMediaType(type: "text", subType: "csv"))
+                #expect(response.status == .internalServerError, "body: \(response.body.string.prefix(300))")
+                let written = app.importWriters == 2 ? 4_000 : 2_000
+                let people = try await User.query(on: app.db).filter(\.$client.$id == tenant.client.id!).count()
+                #expect(people == written + 1, "the batches written, and the admin")
+                let entry = try #require(try await AuditEntry.query(on: app.db).filter(\.$action == "user.imported").first())
+                let details = try JSONDecoder().decode([String: JSONValue].self, from: Data((entry.details ?? "").utf8))
+                #expect(details["imported"] == .number(Double(written)))
+                #expect(details["interrupted"] == .bool(true))
+                if written == 4_000 {
+                    let report = try #require(try await User.query(on: app.db).filter(\.$email == "p4100@big.test").first())
+                    let manager = try #require(try await User.query(on: app.db).filter(\.$email == "p10@big.test").first())
+                    #expect(report.$manager.id == manager.id, "the batch written beside the refused one is linked")
+                }
+            } catch {
+                for statement in drop { try? await app.db.sql.raw("\(unsafeRaw: statement)").run() }
+                throw error
+            }
+            for statement in drop { try await app.db.sql.raw("\(unsafeRaw: statement)").run() }
         }
     }
 
