@@ -103,7 +103,7 @@ private func registerJobs(_ app: Application) {
     worker.register(PhishingLaunchJob())
     worker.schedule(RecurringJob(kind: PhishingSendJob.kind, interval: 2))
     worker.schedule(RecurringJob(kind: TrainingReminderJob.kind, interval: 900))
-    worker.schedule(RecurringJob(kind: TrainingSyncJob.kind, interval: 60))
+    worker.schedule(RecurringJob(kind: TrainingSyncJob.kind, interval: TrainingSyncJob.interval))
     worker.schedule(RecurringJob(kind: EscalationScanJob.kind, interval: 900))
 }
 

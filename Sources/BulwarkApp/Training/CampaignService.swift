@@ -240,7 +240,8 @@ struct CampaignService: Sendable {
         let beingEnrolled = try await campaignsBeingEnrolled()
         let active = try await TrainingCampaign.query(on: db).filter(\.$status == "active").filter(\.$autoEnroll == true).all()
         for campaign in active where !beingEnrolled.contains(campaign.id!) {
-            let fingerprint = try await NewcomerWatch.fingerprint(of: campaign, on: db)
+            guard NewcomerWatch.isDue(campaign.id!, now: now, cadence: TrainingSyncJob.interval) else { continue }
+            let fingerprint = try await NewcomerWatch.check(campaign, now: now, on: db)
             guard NewcomerWatch.mayHaveNewcomers(campaign.id!, fingerprint) else { continue }
             try await enrollAudience(of: campaign, newcomersOnly: true, shouldStop: shouldStop)
             try await NewcomerWatch.walkedAll(campaign, from: fingerprint, on: db)
@@ -248,9 +249,10 @@ struct CampaignService: Sendable {
     }
 }
 
-/// Runs `CampaignService.synchronise` every minute.
+/// Runs `CampaignService.synchronise` every minute (`interval`).
 struct TrainingSyncJob: JobHandler {
     static let kind = "training.sync"
+    static let interval: TimeInterval = 60
 
     func run(payload: String, context: JobContext) async throws {
         try await CampaignService(db: context.app.db, actor: .system, now: context.now).synchronise(shouldStop: context.shouldStop)

@@ -240,8 +240,8 @@ import VaporTesting
                 walks.withLockedValue { $0 += 1 }
                 return min(size.withLockedValue { $0 }, 6)
             }, full: {
-                counts.withLockedValue { $0 += 1 }
-                try await Task.sleep(for: .milliseconds(100))
+                // The first count is quick (its cost keeps the refresh age at maxAge); the refresh takes a while.
+                if counts.withLockedValue({ $0 += 1; return $0 }) > 1 { try await Task.sleep(for: .milliseconds(100)) }
                 return size.withLockedValue { $0 }
             })
         }
@@ -262,6 +262,31 @@ import VaporTesting
         }
         #expect(fresh.count == 3 && !fresh.estimated)
         #expect(counts.withLockedValue { $0 } == 2, "one refresh for the sixteen")
+    }
+
+    /// A count that takes long is refreshed less often (`BackgroundBudget.costFactor` times its cost): background
+    /// counting stays a small share of a core.
+    @Test func anExpensiveCountIsRefreshedLessOften() async throws {
+        let key = "expensive:\(UUID())"
+        let counts = NIOLockedValueBox(0)
+        func total(at now: Date) async throws -> ListTotals.Total {
+            try await ListTotals.total(key: key, exactLimit: 5, now: now, bounded: { 6 }, full: {
+                counts.withLockedValue { $0 += 1 }
+                try await Task.sleep(for: .milliseconds(100))
+                return 100
+            })
+        }
+        _ = try await total(at: Date())
+        let refreshAge = 0.1 * BackgroundBudget.costFactor
+        #expect(refreshAge > ListTotals.maxAge + 1, "the count's cost sets the age here")
+        let early = try await total(at: Date().addingTimeInterval(ListTotals.maxAge + 1))
+        #expect(early.count == 100 && early.estimated)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(counts.withLockedValue { $0 } == 1, "not refreshed after maxAge")
+        // Much later (however long a loaded machine stretched the count), it is refreshed.
+        _ = try await total(at: Date().addingTimeInterval(86_400))
+        for _ in 0..<100 where counts.withLockedValue({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(counts.withLockedValue { $0 } == 2, "refreshed once its cost's age has passed")
     }
 
     /// A count whose refreshes fail is trusted only up to `maxStaleAge`: then the list is walked again, and a list

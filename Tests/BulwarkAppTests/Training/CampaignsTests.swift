@@ -74,6 +74,20 @@ import VaporTesting
         }
     }
 
+    /// A check for newcomers that counts many rows (a million people and their enrolments) waits its background
+    /// budget; a small one runs at the sync's cadence.
+    @Test func aLargeCheckForNewcomersWaitsItsBudget() {
+        let (large, small, now) = (UUID(), UUID(), Date())
+        #expect(NewcomerWatch.isDue(large, now: now, cadence: 60), "never checked")
+        NewcomerWatch.noteChecked(large, at: now, rows: 2_000_000)
+        let interval = 2_000_000 * NewcomerWatch.secondsPerCountedRow * BackgroundBudget.costFactor
+        #expect(interval > 60)
+        #expect(!NewcomerWatch.isDue(large, now: now.addingTimeInterval(61), cadence: 60))
+        #expect(NewcomerWatch.isDue(large, now: now.addingTimeInterval(interval), cadence: 60))
+        NewcomerWatch.noteChecked(small, at: now, rows: 1_000)
+        #expect(NewcomerWatch.isDue(small, now: now, cadence: 60))
+    }
+
     /// The minutely sync walks an audience again only when something it depends on changed since its last walk.
     @Test func theSyncWalksAgainOnlyWhenPeopleOrTheCampaignChanged() async throws {
         try await withBulwark { app in
