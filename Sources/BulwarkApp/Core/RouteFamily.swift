@@ -17,6 +17,13 @@ enum RouteFamily: Sendable, Equatable {
     /// The path as the router sees it: Vapor routes `/api//v1/users/` to `/api/v1/users`, so every decision made from
     /// the path (family, rate-limit category, cross-site check) is made from the same collapsed form.
     static func canonical(_ path: String) -> String {
+        // Already collapsed (most paths): one pass over the bytes instead of splitting and joining.
+        let bytes = path.utf8
+        let slash = UInt8(ascii: "/")
+        if bytes.first == slash, bytes.count == 1 || bytes.last != slash,
+           !zip(bytes, bytes.dropFirst()).contains(where: { $0 == slash && $1 == slash }) {
+            return path
+        }
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         return "/" + segments.joined(separator: "/")
     }
@@ -49,13 +56,24 @@ enum RouteFamily: Sendable, Equatable {
 }
 
 extension Request {
+    /// The request target's path, read from the target as received when nothing in it is percent-encoded (most
+    /// requests): `URI.path` goes through Foundation's percent-decoding on each read.
+    static func decodedPath(_ url: URI) -> String {
+        let target = url.string
+        guard target.utf8.first == UInt8(ascii: "/") else { return url.path }
+        let end = target.utf8.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? target.utf8.endIndex
+        let path = target.utf8[..<end]
+        guard !path.contains(UInt8(ascii: "%")) else { return url.path }
+        return String(Substring(path))
+    }
+
     private struct RoutePathKey: StorageKey { typealias Value = (path: String, family: RouteFamily) }
 
     /// The canonical path and its family, worked out once per request: `url.path` percent-decodes through Foundation
     /// on every read, and the rate limiter, the authenticator and the response encoder each need it.
     private var route: (path: String, family: RouteFamily) {
         if let known = storage[RoutePathKey.self] { return known }
-        let path = RouteFamily.canonical(url.path)
+        let path = RouteFamily.canonical(Self.decodedPath(url))
         let route = (path, RouteFamily(canonicalPath: path))
         storage[RoutePathKey.self] = route
         return route

@@ -13,12 +13,13 @@ final class RecordCache: Sendable {
         entries = ShortLivedCache(ttl: ttl, capacity: capacity)
     }
 
-    func find<M: FluentKit.Model & Sendable>(_ type: M.Type, _ id: M.IDValue, on db: any Database) async throws -> M?
+    /// `db` is asked for only on a miss: a request's `req.db` is built anew each time it is read.
+    func find<M: FluentKit.Model & Sendable>(_ type: M.Type, _ id: M.IDValue, on db: @autoclosure () -> any Database) async throws -> M?
         where M.IDValue == UUID {
-        let key = "\(M.schema):\(id)"
+        let key = M.schema + ":" + id.lowercasedString
         if let cached = entries.value(for: key) as? M { return cached }
         let generation = entries.generation
-        guard let model = try await M.find(id, on: db) else { return nil }
+        guard let model = try await M.find(id, on: db()) else { return nil }
         entries.store(model, for: key, generation: generation)
         return model
     }

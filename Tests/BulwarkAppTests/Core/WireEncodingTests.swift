@@ -51,11 +51,30 @@ import Vapor
     }
 
     @Test func bearerTokenReadsWhatVaporReads() {
-        for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer  abc", "Bearer", "Bearer ", "Basic abc", "Bearer a b", "Bearerabc", "  Bearer abc  ", "Bearer abc ", "x Bearer abc"] {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "BeArEr abc", "Bearer  abc", "Bearer", "Bearer ", "Basic abc",
+                      "Bearer a b", "Bearerabc", "  Bearer abc  ", "Bearer abc ", "x Bearer abc", "Bearer1 abc", "Bearér abc",
+                      "Bearer\tabc", "Bearer ä€", "Bear abc", "bearer\u{00}abc"] {
             let headers = HTTPHeaders([("Authorization", value)])
             #expect(PrincipalAuthenticator.bearerToken(headers) == headers.bearerAuthorization?.token, "\(value)")
         }
         #expect(PrincipalAuthenticator.bearerToken(HTTPHeaders()) == nil)
+    }
+
+    /// The path read from the request target is the path `URI` decodes, with or without encoding, query or fragment.
+    @Test func requestPathsReadFromTheTargetMatchVaporsDecoding() {
+        for target in ["/api/v1/users", "/api/v1/users?page=2&x=%20", "/api//v1/users/", "/api/v1/users/caf%C3%A9", "/a%2Fb?q",
+                       "/", "/api/v1/users#part", "/api/v1/ä", "http://example.com/api/v1/users?x=1"] {
+            let uri = URI(string: target)
+            #expect(Request.decodedPath(uri) == uri.path, "\(target)")
+        }
+    }
+
+    /// The collapsed path (what the router matches) is the path's non-empty segments joined by one slash.
+    @Test func canonicalPathsCollapseSlashes() {
+        for path in ["/", "", "//", "/api/v1/users", "/api/v1/users/", "/api//v1/users", "api/v1", "///api", "/a/", "/a//"] {
+            let expected = "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+            #expect(RouteFamily.canonical(path) == expected, "\(path)")
+        }
     }
 
     /// As Vapor's media type, except that the case of the type does not matter (more pages get the policy, never fewer).
