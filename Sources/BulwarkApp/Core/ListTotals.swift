@@ -17,11 +17,16 @@ import SQLKit
 ///
 /// A count is refreshed after `maxAge`, or later if it is expensive (`BackgroundBudget`): at a million people on SQLite
 /// a count of the client's people (0.37 s) is refreshed about every three minutes, the overdue list's (1.4 s) about
-/// every twelve, and both say they are estimates. Counted every 30 s, they put those lists' p99 at 386 ms and 1.3 s.
+/// every ten (the longest), and both say they are estimates. Counted every 30 s, they put those lists' p99 at 386 ms
+/// and 1.3 s.
 enum ListTotals {
     static let exactLimit = 10_000
     static let maxAge: TimeInterval = 30
     static let maxStaleAge: TimeInterval = 150
+    /// Caps on both ages: a count timed while the machine was busy (waiting for a connection, for the CPU) is longer
+    /// than its work, and must not leave a list's total hours old.
+    static let longestRefreshAge: TimeInterval = 600
+    static let longestTrustedAge: TimeInterval = 1_800
 
     struct Total: Sendable {
         let count: Int
@@ -36,8 +41,10 @@ enum ListTotals {
         /// When the running refresh started (nil: none runs).
         var refreshingSince: Date?
 
-        var refreshAge: TimeInterval { BackgroundBudget.interval(after: cost, floor: ListTotals.maxAge) }
-        var trustedAge: TimeInterval { max(ListTotals.maxStaleAge, 5 * refreshAge) }
+        var refreshAge: TimeInterval {
+            min(BackgroundBudget.interval(after: cost, floor: ListTotals.maxAge), ListTotals.longestRefreshAge)
+        }
+        var trustedAge: TimeInterval { min(max(ListTotals.maxStaleAge, 5 * refreshAge), ListTotals.longestTrustedAge) }
     }
 
     /// Keyed by the query's description (its table, joins, filters and values); bounded.

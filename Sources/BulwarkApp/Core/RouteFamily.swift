@@ -56,11 +56,12 @@ enum RouteFamily: Sendable, Equatable {
 }
 
 extension Request {
-    /// The request target's path, read from the target as received when nothing in it is percent-encoded (most
-    /// requests): `URI.path` goes through Foundation's percent-decoding on each read.
-    static func decodedPath(_ url: URI) -> String {
+    /// `URI.path` (the path as the router splits it, still percent-encoded but for `%3B`), read straight from the
+    /// URI's text when the path holds no `%` (most requests): `URI.path` parses the URI through Foundation on every read.
+    static func targetPath(_ url: URI) -> String {
         let target = url.string
-        guard target.utf8.first == UInt8(ascii: "/") else { return url.path }
+        // "//x" may be a host (a URI parsed from a string; the server parses targets as paths): left to `URI`.
+        guard target.utf8.first == UInt8(ascii: "/"), target.utf8.dropFirst().first != UInt8(ascii: "/") else { return url.path }
         let end = target.utf8.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? target.utf8.endIndex
         let path = target.utf8[..<end]
         guard !path.contains(UInt8(ascii: "%")) else { return url.path }
@@ -73,7 +74,7 @@ extension Request {
     /// on every read, and the rate limiter, the authenticator and the response encoder each need it.
     private var route: (path: String, family: RouteFamily) {
         if let known = storage[RoutePathKey.self] { return known }
-        let path = RouteFamily.canonical(Self.decodedPath(url))
+        let path = RouteFamily.canonical(Self.targetPath(url))
         let route = (path, RouteFamily(canonicalPath: path))
         storage[RoutePathKey.self] = route
         return route

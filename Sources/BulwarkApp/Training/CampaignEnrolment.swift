@@ -127,6 +127,6 @@ struct TrainingEnrolmentJob: JobHandler {
         let fingerprint = try await NewcomerWatch.fingerprint(of: campaign, on: context.app.db)
         try await CampaignService(db: context.app.db, actor: .system, now: context.now)
             .enrollAudience(of: campaign, rereading: true, shouldStop: context.shouldStop)
-        if campaign.autoEnroll { try await NewcomerWatch.walkedAll(campaign, from: fingerprint, on: context.app.db) }
+        if campaign.autoEnroll { try await NewcomerWatch.walkedAll(campaign, from: fingerprint, at: context.now, on: context.app.db) }
     }
 }

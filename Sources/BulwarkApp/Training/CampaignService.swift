@@ -244,7 +244,7 @@ struct CampaignService: Sendable {
             let fingerprint = try await NewcomerWatch.check(campaign, now: now, on: db)
             guard NewcomerWatch.mayHaveNewcomers(campaign.id!, fingerprint) else { continue }
             try await enrollAudience(of: campaign, newcomersOnly: true, shouldStop: shouldStop)
-            try await NewcomerWatch.walkedAll(campaign, from: fingerprint, on: db)
+            try await NewcomerWatch.walkedAll(campaign, from: fingerprint, at: now, on: db)
         }
     }
 }

@@ -70,10 +70,12 @@ enum NewcomerWatch {
     }
 
     /// After a complete walk: the people and campaign as they were before it, the enrolments as the walk left them
-    /// (its own enrolments are not a change; one removed afterwards is).
-    static func walkedAll(_ campaign: TrainingCampaign, from before: Fingerprint, on db: any Database) async throws {
+    /// (its own enrolments are not a change; one removed afterwards is). The walk counts as a check for `isDue`: the
+    /// sync does not count a million people again right after the enrolment job has.
+    static func walkedAll(_ campaign: TrainingCampaign, from before: Fingerprint, at now: Date, on db: any Database) async throws {
         var after = before
         after.enrolled = try await enrolled(in: campaign, on: db)
+        noteChecked(campaign.id!, at: now, rows: after.people + after.enrolled)
         walked.withLockedValue { entries in
             if entries[campaign.id!] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
             entries[campaign.id!] = after

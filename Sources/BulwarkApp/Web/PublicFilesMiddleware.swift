@@ -7,24 +7,28 @@ import Vapor
 /// authenticated request's CPU).
 struct PublicFilesMiddleware: AsyncMiddleware {
     private let files: FileMiddleware
-    /// "/css/", "/js/": a top-level directory; "/robots.txt": a top-level file.
-    private let prefixes: [String]
+    /// "/css/", "/js/": a top-level directory; "/robots.txt": a top-level file. Read at start: an entry added to the
+    /// top of `Public/` later is served after a restart.
+    let prefixes: [String]
 
     init(publicDirectory: String) {
         files = FileMiddleware(publicDirectory: publicDirectory)
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: publicDirectory)) ?? []
-        prefixes = entries.filter { !$0.hasPrefix(".") }.sorted().map { name in
+        let directory = URL(fileURLWithPath: publicDirectory, isDirectory: true)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        // Hidden entries are not served, as FileMiddleware would not; `.well-known` (ACME, security.txt) is.
+        prefixes = entries.filter { !$0.hasPrefix(".") || $0 == ".well-known" }.sorted().map { name in
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: publicDirectory + name, isDirectory: &isDirectory)
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path, isDirectory: &isDirectory)
             return isDirectory.boolValue ? "/\(name)/" : "/\(name)"
         }
     }
 
+    func serves(_ path: String) -> Bool {
+        prefixes.contains { $0.hasSuffix("/") ? path.hasPrefix($0) : path == $0 }
+    }
+
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        let path = request.url.path
-        guard prefixes.contains(where: { $0.hasSuffix("/") ? path.hasPrefix($0) : path == $0 }) else {
-            return try await next.respond(to: request)
-        }
-        return try await files.respond(to: request, chainingTo: next).get()
+        guard serves(request.url.path) else { return try await next.respond(to: request) }
+        return try await files.respond(to: request, chainingTo: next)
     }
 }

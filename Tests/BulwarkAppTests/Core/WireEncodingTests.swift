@@ -60,12 +60,15 @@ import Vapor
         #expect(PrincipalAuthenticator.bearerToken(HTTPHeaders()) == nil)
     }
 
-    /// The path read from the request target is the path `URI` decodes, with or without encoding, query or fragment.
-    @Test func requestPathsReadFromTheTargetMatchVaporsDecoding() {
+    /// The path read from the URI's text is `URI.path`, with or without encoding, query or fragment, for URIs built
+    /// as the server builds them (`URI(path:)` from the request target) and as clients write them.
+    @Test func requestPathsReadFromTheTargetMatchVaporsPath() {
         for target in ["/api/v1/users", "/api/v1/users?page=2&x=%20", "/api//v1/users/", "/api/v1/users/caf%C3%A9", "/a%2Fb?q",
-                       "/", "/api/v1/users#part", "/api/v1/ä", "http://example.com/api/v1/users?x=1"] {
-            let uri = URI(string: target)
-            #expect(Request.decodedPath(uri) == uri.path, "\(target)")
+                       "/", "/api/v1/users#part", "/api/v1/ä", "http://example.com/api/v1/users?x=1", "/api/v1/users;x",
+                       "/api/v1/users%3Bx", "//api/v1/users", "*", "/api/v1/users/../export"] {
+            for uri in [URI(path: target), URI(string: target)] {
+                #expect(Request.targetPath(uri) == uri.path, "\(target)")
+            }
         }
     }
 

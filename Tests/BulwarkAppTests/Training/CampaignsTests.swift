@@ -88,6 +88,25 @@ import VaporTesting
         #expect(NewcomerWatch.isDue(small, now: now, cadence: 60))
     }
 
+    /// The sync leaves a large campaign alone until its budget allows, then enrols the newcomer.
+    @Test func theSyncWaitsALargeCampaignsBudgetThenEnrols() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let campaign = try await TrainingFactory.campaign(app, tenant: tenant, modules: [try await TrainingFactory.builtinModule(app)],
+                                                              departments: ["Finance"])
+            try await TrainingFactory.runEnrolmentJobs(app)
+            try await Factory.user(app, in: tenant, department: "Finance")
+            let now = Date()
+            NewcomerWatch.noteChecked(campaign.id!, at: now, rows: 2_000_000)
+            func enrolled() async throws -> Int { try await Enrollment.query(on: app.db).filter(\.$campaign.$id == campaign.id!).count() }
+            try await CampaignService(db: app.db, actor: .system, now: now.addingTimeInterval(61)).synchronise()
+            #expect(try await enrolled() == 0, "checked a minute ago by the sync's cadence, not by its budget")
+            let interval = 2_000_000 * NewcomerWatch.secondsPerCountedRow * BackgroundBudget.costFactor
+            try await CampaignService(db: app.db, actor: .system, now: now.addingTimeInterval(interval + 1)).synchronise()
+            #expect(try await enrolled() == 1)
+        }
+    }
+
     /// The minutely sync walks an audience again only when something it depends on changed since its last walk.
     @Test func theSyncWalksAgainOnlyWhenPeopleOrTheCampaignChanged() async throws {
         try await withBulwark { app in

@@ -17,4 +17,19 @@ import VaporTesting
             #expect(try await app.send(.GET, "/health").status == .ok, "routes answer as before")
         }
     }
+
+    /// What is asked of the disk: paths under a top-level directory or naming a top-level file; `.well-known` but no
+    /// other hidden entry.
+    @Test func onlyPathsUnderWhatPublicHoldsAreLookedUp() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("public-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for directory in ["css", ".well-known", ".git"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true)
+        }
+        try Data("x".utf8).write(to: root.appendingPathComponent("robots.txt"))
+        let files = PublicFilesMiddleware(publicDirectory: root.path)
+        #expect(files.prefixes == ["/.well-known/", "/css/", "/robots.txt"])
+        for path in ["/css/app.css", "/robots.txt", "/.well-known/security.txt"] { #expect(files.serves(path), "\(path)") }
+        for path in ["/css", "/robots.txt/x", "/.git/config", "/api/v1/users", "/health", "/"] { #expect(!files.serves(path), "\(path)") }
+    }
 }
