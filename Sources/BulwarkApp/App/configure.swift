@@ -193,3 +193,10 @@ struct CreateContentVersions: AsyncMigration {
         try await database.schema("content_versions").delete()
     }
 }
+
+extension Application {
+    /// PostgreSQL connections each event loop's pool holds: the setting is per process, the pool per event loop.
+    var databaseConnectionsPerLoop: Int {
+        max(1, settings.databasePoolSize / max(1, Array(eventLoopGroup.makeIterator()).count))
+    }
+}

@@ -12,8 +12,8 @@ import SQLKit
 /// A list last counted above the limit skips the bounded walk even while its count is being refreshed: at the moment
 /// a count went stale, every request of a burst walked again (100 ms each for the overdue list at 200,000 people on
 /// PostgreSQL, 1.5 s at p99 with sixteen at once). A list that has shrunk below the limit is exact again from the
-/// refresh that sees it. A count older than five refresh ages (at least `maxStaleAge`: its refreshes failing or
-/// hanging) is no longer trusted: requests walk again and a new refresh starts.
+/// refresh that sees it. A count older than five refresh ages (at least `maxStaleAge`, at most `longestTrustedAge`:
+/// its refreshes failing or hanging) is no longer trusted: requests walk again and a new refresh starts.
 ///
 /// A count is refreshed after `maxAge`, or later if it is expensive (`BackgroundBudget`): at a million people on SQLite
 /// a count of the client's people (0.37 s) is refreshed about every three minutes, the overdue list's (1.4 s) about

@@ -322,11 +322,6 @@ struct UserImportService: Sendable {
 }
 
 extension Application {
-    /// The pool is per event loop; the setting is per process.
-    var databaseConnectionsPerLoop: Int {
-        max(1, settings.databasePoolSize / max(1, Array(eventLoopGroup.makeIterator()).count))
-    }
-
     /// Import batches written at once: two on PostgreSQL when the request's event loop has connections to spare for
     /// other requests meanwhile (four or more), otherwise one. SQLite has one writer.
     var importWriters: Int {
