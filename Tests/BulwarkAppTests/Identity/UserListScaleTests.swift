@@ -232,18 +232,14 @@ import VaporTesting
     /// Once a list's count is stale, requests keep the old count (an estimate) while one refresh runs, without walking
     /// the list again each; a list that has shrunk below the limit is exact again after that refresh.
     @Test func aStaleLargeCountIsServedWhileOneRefreshRuns() async throws {
-        let key = "stale:\(UUID())"
-        let (walks, counts) = (NIOLockedValueBox(0), NIOLockedValueBox(0))
-        let size = NIOLockedValueBox(100)
+        let list = SizedList()
+        let (walks, counts, size) = (list.walks, list.counts, list.size)
         func total(at now: Date) async throws -> ListTotals.Total {
-            try await ListTotals.total(key: key, exactLimit: 5, now: now, bounded: {
-                walks.withLockedValue { $0 += 1 }
-                return min(size.withLockedValue { $0 }, 6)
-            }, full: {
+            try await list.total(at: now) { count, size in
                 // The first count is quick (its cost keeps the refresh age at maxAge); the refresh takes a while.
-                if counts.withLockedValue({ $0 += 1; return $0 }) > 1 { try await Task.sleep(for: .milliseconds(100)) }
-                return size.withLockedValue { $0 }
-            })
+                if count > 1 { try await Task.sleep(for: .milliseconds(100)) }
+                return size
+            }
         }
         #expect(try await total(at: Date()).count == 100)
         #expect(walks.withLockedValue { $0 } == 1 && counts.withLockedValue { $0 } == 1)
@@ -293,18 +289,13 @@ import VaporTesting
     /// that has shrunk is exact.
     @Test func aCountThatCannotBeRefreshedIsNotTrustedForever() async throws {
         struct Broken: Error {}
-        let key = "unrefreshable:\(UUID())"
-        let size = NIOLockedValueBox(100)
-        let walks = NIOLockedValueBox(0)
+        let list = SizedList()
+        let (walks, size) = (list.walks, list.size)
         func total(at now: Date) async throws -> ListTotals.Total {
-            try await ListTotals.total(key: key, exactLimit: 5, now: now, bounded: {
-                walks.withLockedValue { $0 += 1 }
-                return min(size.withLockedValue { $0 }, 6)
-            }, full: {
-                let count = size.withLockedValue { $0 }
-                if count < 100 { throw Broken() }
-                return count
-            })
+            try await list.total(at: now) { _, size in
+                if size < 100 { throw Broken() }
+                return size
+            }
         }
         #expect(try await total(at: Date()).count == 100)
         size.withLockedValue { $0 = 3 }
@@ -313,6 +304,25 @@ import VaporTesting
         let tooOld = try await total(at: Date().addingTimeInterval(ListTotals.maxStaleAge + 1))
         #expect(tooOld.count == 3 && !tooOld.estimated)
         #expect(walks.withLockedValue { $0 } == 2)
+    }
+}
+
+/// A list for `ListTotals` of a size the test sets (100 at first; exact limit 5), counting its bounded walks and its
+/// full counts; `full` is given the number of this count (1 for the first) and the size.
+private struct SizedList {
+    let key = "sized:\(UUID())"
+    let size = NIOLockedValueBox(100)
+    let walks = NIOLockedValueBox(0)
+    let counts = NIOLockedValueBox(0)
+
+    func total(at now: Date, full: @escaping @Sendable (_ count: Int, _ size: Int) async throws -> Int) async throws -> ListTotals.Total {
+        let (size, walks, counts) = (self.size, self.walks, self.counts)
+        return try await ListTotals.total(key: key, exactLimit: 5, now: now, bounded: {
+            walks.withLockedValue { $0 += 1 }
+            return min(size.withLockedValue { $0 }, 6)
+        }, full: {
+            try await full(counts.withLockedValue { $0 += 1; return $0 }, size.withLockedValue { $0 })
+        })
     }
 }
 
