@@ -1,5 +1,4 @@
 import Fluent
-import SQLiteKit
 import SQLKit
 import Vapor
 
@@ -42,7 +41,7 @@ struct UserImportService: Sendable {
     let scope: Scope
     let actor: AuditActor
     let now: Date
-    /// Batches written at once (`Application.importWriters`).
+    /// Batches written at once (`Application.importWriters`: one on SQLite, which has one writer).
     var writers = 1
 
     /// A file already in memory (a form upload) goes through the same streaming parser in slices, so parsing a large
@@ -113,7 +112,7 @@ struct UserImportService: Sendable {
         init(service: UserImportService, client: Client) {
             self.service = service
             self.client = client
-            self.batchesInFlight = service.scope.db is any SQLiteDatabase ? 1 : max(1, service.writers)
+            self.batchesInFlight = max(1, service.writers)
         }
 
         var db: any Database { service.scope.db }
