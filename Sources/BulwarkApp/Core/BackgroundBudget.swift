@@ -1,9 +1,9 @@
 import Foundation
 
 /// Background work that re-reads a large table (a list's full count, the training sync's check for newcomers) is
-/// spaced by what it last cost (timed, or estimated from the rows it counted). Such work takes a core for as long as it runs, and on a small machine the requests
-/// meanwhile queue behind it: at a million people, a 0.37 s count every 30 s put a list's p99 at 386 ms, and the
-/// sync's two counts every minute showed the same way. Spaced at `costFactor` times its cost, it takes at most 0.2%
+/// spaced by what it last cost (timed, or estimated from the rows it counted). Such work takes a core for as long as
+/// it runs, and on a small machine the requests meanwhile queue behind it: at a million people, a 0.37 s count every
+/// 30 s put a list's p99 at 386 ms, and the sync's two counts every minute showed the same way. Spaced at `costFactor` times its cost, it takes at most 0.2%
 /// of a core; work that costs little keeps its usual cadence.
 enum BackgroundBudget {
     static let costFactor: Double = 500

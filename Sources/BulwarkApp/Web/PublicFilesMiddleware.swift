@@ -28,7 +28,9 @@ struct PublicFilesMiddleware: AsyncMiddleware {
     }
 
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        guard serves(request.url.path) else { return try await next.respond(to: request) }
+        // The request's collapsed path, worked out once and kept for the rate limiter and the response (`url.path`
+        // would parse the URI again here).
+        guard serves(request.routePath) else { return try await next.respond(to: request) }
         return try await files.respond(to: request, chainingTo: next)
     }
 }
