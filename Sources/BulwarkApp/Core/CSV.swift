@@ -97,16 +97,32 @@ enum CSV {
 
     /// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with a quote.
     static func line(_ cells: [String]) -> String {
-        var bytes: [UInt8] = []
-        append(cells, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        var writer = Writer()
+        append(cells, to: &writer)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    /// The same line appended to `bytes`, byte by byte: an export writes a million of them.
-    static func append(_ cells: [String], to bytes: inout [UInt8]) {
-        for (index, cell) in cells.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            var cell = cell
+    static func append(_ cells: [String], to writer: inout Writer) {
+        for cell in cells { writer.text(cell) }
+        writer.endLine()
+    }
+
+    /// Lines written cell by cell into one buffer (an export's page): ids, numbers and times go in as bytes, without a
+    /// string each, since an export writes a million lines.
+    struct Writer {
+        private(set) var bytes: [UInt8] = []
+        private var cellsInLine = 0
+
+        private mutating func separate() {
+            if cellsInLine > 0 { bytes.append(UInt8(ascii: ",")) }
+            cellsInLine += 1
+        }
+
+        /// Quoted when it holds a comma, a quote or a line break; prefixed with a quote when a spreadsheet would run it
+        /// as a formula. Nil is an empty cell.
+        mutating func text(_ value: String?) {
+            separate()
+            guard var cell = value else { return }
             cell.withUTF8 { utf8 in
                 let formula = utf8.first.map { [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains($0) } ?? false
                 // Bytes, not Characters: the characters that need quoting are ASCII.
@@ -124,6 +140,37 @@ enum CSV {
                 if quoted { bytes.append(0x22) }
             }
         }
-        bytes.append(contentsOf: [0x0D, 0x0A])
+
+        /// Lowercase, as every response writes ids.
+        mutating func id(_ value: UUID?) {
+            separate()
+            if let value { value.appendLowercased(to: &bytes) }
+        }
+
+        mutating func number(_ value: Int?) {
+            guard let value, value >= 0 else {
+                // A minus sign opens a formula: written as text, with its quote.
+                text(value.map { String($0) })
+                return
+            }
+            separate()
+            let start = bytes.count
+            var rest = value
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+            bytes[start...].reverse()
+        }
+
+        mutating func time(_ value: Date?) {
+            separate()
+            if let value { ISO8601.append(value, to: &bytes) }
+        }
+
+        mutating func endLine() {
+            bytes.append(contentsOf: [0x0D, 0x0A])
+            cellsInLine = 0
+        }
     }
 }

@@ -20,21 +20,30 @@ extension Sequence where Element == UInt8 {
 extension UUID {
     /// `uuidString.lowercased()`, the form every response uses, without `uuid_unparse`'s printf.
     var lowercasedString: String {
+        String(unsafeUninitializedCapacity: 36) { writeLowercased(into: $0) }
+    }
+
+    /// The same 36 characters appended to `bytes` (an export's line).
+    func appendLowercased(to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 36))
+        bytes.withUnsafeMutableBufferPointer { _ = writeLowercased(into: UnsafeMutableBufferPointer(rebasing: $0[start...])) }
+    }
+
+    private func writeLowercased(into text: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let digits: StaticString = "0123456789abcdef"
         return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { text in
-                var position = 0
-                for (index, byte) in bytes.enumerated() {
-                    if index == 4 || index == 6 || index == 8 || index == 10 {
-                        text[position] = UInt8(ascii: "-")
-                        position += 1
-                    }
-                    text[position] = digits.utf8Start[Int(byte >> 4)]
-                    text[position + 1] = digits.utf8Start[Int(byte & 0x0f)]
-                    position += 2
+            var position = 0
+            for (index, byte) in bytes.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    text[position] = UInt8(ascii: "-")
+                    position += 1
                 }
-                return position
+                text[position] = digits.utf8Start[Int(byte >> 4)]
+                text[position + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                position += 2
             }
+            return position
         }
     }
 }

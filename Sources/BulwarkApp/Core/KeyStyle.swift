@@ -66,12 +66,38 @@ enum ISO8601 {
     /// `2026-12-06T06:30:00Z`, as `ISO8601DateFormatter` writes it, without building an ICU formatter per call (which
     /// cost more than the rest of an export row).
     static func string(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The same text appended to `bytes` (an export's line).
+    static func append(_ date: Date, to bytes: inout [UInt8]) {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let year = parts.tm_year + 1900
-        let yearText = year >= 1000 ? "\(year)" : String(repeating: "0", count: 4 - "\(max(year, 0))".count) + "\(max(year, 0))"
-        return "\(yearText)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        func digits(_ value: Int32, width: Int) {
+            let start = bytes.count
+            var rest = max(value, 0)
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+            while bytes.count - start < width { bytes.append(UInt8(ascii: "0")) }
+            bytes[start...].reverse()
+        }
+        digits(parts.tm_year + 1900, width: 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, width: 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, width: 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, width: 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, width: 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, width: 2)
+        bytes.append(UInt8(ascii: "Z"))
     }
 }

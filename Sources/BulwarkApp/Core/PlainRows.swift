@@ -5,123 +5,146 @@ import PostgresKit
 import SQLiteKit
 import SQLKit
 
-/// Rows of a hand-written query for work that reads a million of them (exports). Each value is taken from the driver's
-/// own row (`SQLiteData`, or a PostgreSQL cell decoded by its static type), without SQLKit's generic `Decoder` per
-/// value: that was a third of an export's CPU on SQLite, and half of it on PostgreSQL, where every value went through a
-/// dynamic cast and every id through its text form. A value of an unexpected kind is an error naming the column, as
-/// `SQLRow.decode` would throw.
-struct PlainRow: Sendable {
-    fileprivate enum Source: Sendable {
-        case sqlite(SQLiteRow)
-        case postgres(PostgresRandomAccessRow, PostgresColumns)
-        case sql(any SQLRow)
+/// A value a column of a plain row holds: ids, text, numbers, times, and each of them optional.
+protocol PlainColumn: PostgresDecodable, Decodable, Sendable {
+    /// The value from SQLite's own representation of it; nil when the column holds another kind.
+    static func fromSQLite(_ data: SQLiteData) -> Self?
+}
+
+extension String: PlainColumn {
+    static func fromSQLite(_ data: SQLiteData) -> String? { String(sqliteData: data) }
+}
+
+extension Int: PlainColumn {
+    static func fromSQLite(_ data: SQLiteData) -> Int? { Int(sqliteData: data) }
+}
+
+extension Date: PlainColumn {
+    static func fromSQLite(_ data: SQLiteData) -> Date? { Date(sqliteData: data) }
+}
+
+extension UUID: PlainColumn {
+    /// SQLite keeps ids as text, parsed without `sscanf` (`UUID(hexText:)`).
+    static func fromSQLite(_ data: SQLiteData) -> UUID? {
+        guard case let .text(text) = data else { return nil }
+        return UUID(hexText: text)
+    }
+}
+
+extension Optional: PlainColumn where Wrapped: PlainColumn, Wrapped._DecodableType == Wrapped {
+    static func fromSQLite(_ data: SQLiteData) -> Wrapped?? {
+        if case .null = data { return .some(nil) }
+        return Wrapped.fromSQLite(data).map { .some($0) }
+    }
+}
+
+/// What went wrong reading a plain row: the query and the reading of it disagree.
+struct PlainRowMismatch: Error, CustomStringConvertible {
+    let description: String
+
+    static func kind(column: String, expected: Any.Type) -> PlainRowMismatch {
+        PlainRowMismatch(description: "Column \(column) does not hold a \(expected).")
     }
 
-    fileprivate let source: Source
+    static func count(selected: Int, read: Int) -> PlainRowMismatch {
+        PlainRowMismatch(description: "The query selects \(selected) columns; \(read) were read.")
+    }
+}
 
-    struct WrongKind: Error, CustomStringConvertible {
-        let column: String
-        let expected: String
-        var description: String { "Column \(column) does not hold a \(expected)." }
+/// One row of a plain query, read column by column in the order the query selects them (`next()`), straight from the
+/// driver's own row: PostgreSQL's binary cells by their static type, SQLite's own values. No lookup by name and no
+/// generic `Decoder` per value: those were half of an export's CPU on PostgreSQL.
+struct PlainRow {
+    private var postgres: PostgresRow.Iterator?
+    private let sqlite: [SQLiteColumn]
+    private let sql: (row: any SQLRow, names: [String])?
+    private let count: Int
+    private var position = 0
+
+    fileprivate init(postgres row: PostgresRow) {
+        postgres = row.makeIterator()
+        sqlite = []
+        sql = nil
+        count = row.count
     }
 
-    private func value<T: SQLiteDataConvertible & PostgresDecodable & Decodable>(_ column: String, as type: T.Type) throws -> T? {
-        switch source {
-        case let .sqlite(row):
-            guard let data = row.column(column) else { throw WrongKind(column: column, expected: "\(T.self)") }
-            if case .null = data { return nil }
-            guard let value = T(sqliteData: data) else { throw WrongKind(column: column, expected: "\(T.self)") }
-            return value
-        case let .postgres(row, columns):
-            guard let index = columns.position[column] else { throw WrongKind(column: column, expected: "\(T.self)") }
-            let cell = row[index]
-            return cell.bytes == nil ? nil : try cell.decode(T.self)
-        case let .sql(row):
-            return try row.decode(column: column, as: T?.self)
+    fileprivate init(sqlite row: SQLiteRow) {
+        postgres = nil
+        sqlite = row.columns
+        sql = nil
+        count = sqlite.count
+    }
+
+    fileprivate init(sql row: any SQLRow) {
+        postgres = nil
+        sqlite = []
+        let names = row.allColumns
+        sql = (row, names)
+        count = names.count
+    }
+
+    /// The next column's value; a null where a value is required, or a value of another kind, is an error naming the
+    /// column (`PlainRowMismatch` or PostgresNIO's decoding error), never a wrong value.
+    mutating func next<Value: PlainColumn>(_: Value.Type = Value.self) throws -> Value {
+        guard position < count else { throw PlainRowMismatch.count(selected: count, read: position + 1) }
+        defer { position += 1 }
+        if postgres != nil { return try postgres!.next()!.decode(Value.self) }
+        if let sql { return try sql.row.decode(column: sql.names[position], as: Value.self) }
+        guard let value = Value.fromSQLite(sqlite[position].data) else {
+            throw PlainRowMismatch.kind(column: sqlite[position].name, expected: Value.self)
         }
-    }
-
-    private func required<T>(_ value: T?, _ column: String) throws -> T {
-        guard let value else { throw WrongKind(column: column, expected: "\(T.self) (it is null)") }
         return value
     }
 
-    func text(_ column: String) throws -> String { try required(value(column, as: String.self), column) }
-    func optionalText(_ column: String) throws -> String? { try value(column, as: String.self) }
-    func integer(_ column: String) throws -> Int { try required(value(column, as: Int.self), column) }
-    func optionalInteger(_ column: String) throws -> Int? { try value(column, as: Int.self) }
-    func date(_ column: String) throws -> Date { try required(value(column, as: Date.self), column) }
-    func optionalDate(_ column: String) throws -> Date? { try value(column, as: Date.self) }
-
-    /// SQLite keeps ids as text (parsed by `UUID(hexText:)`); PostgreSQL as `uuid`.
-    func optionalUUID(_ column: String) throws -> UUID? {
-        switch source {
-        case let .sqlite(row):
-            guard let value = row.column(column) else { throw WrongKind(column: column, expected: "UUID") }
-            if value.isNull { return nil }
-        case let .postgres(row, columns):
-            guard let index = columns.position[column] else { throw WrongKind(column: column, expected: "UUID") }
-            if row[index].bytes == nil { return nil }
-        case let .sql(row):
-            if try row.decodeNil(column: column) { return nil }
-        }
-        return try uuid(column)
+    /// Every selected column must have been read: a query selecting more than its reading expects is a mistake.
+    fileprivate func finish() throws {
+        guard position == count else { throw PlainRowMismatch.count(selected: count, read: position) }
     }
 
-    func uuid(_ column: String) throws -> UUID {
-        switch source {
-        case let .sqlite(row):
-            guard case let .text(text)? = row.column(column), let id = UUID(hexText: text) else {
-                throw WrongKind(column: column, expected: "UUID")
-            }
-            return id
-        case let .postgres(row, columns):
-            guard let index = columns.position[column] else { throw WrongKind(column: column, expected: "UUID") }
-            return try row[index].decode(UUID.self)
-        case let .sql(row):
-            return try row.decodeUUID(column: column)
-        }
+    fileprivate static func read<Row>(_ row: consuming PlainRow, with reader: (inout PlainRow) throws -> Row) throws -> Row {
+        let value = try reader(&row)
+        try row.finish()
+        return value
     }
 }
 
 extension Database {
-    func plainRows(_ query: SQLQueryString) async throws -> [PlainRow] {
+    /// The rows of a hand-written query, each made by `read` from a `PlainRow`, for work that reads a million rows
+    /// (exports, tracking, the overdue list). Rows are read as they arrive, on the connection's own thread: for SQLite
+    /// that is its database thread, beside the event loop rather than on it.
+    func plainRows<Row: Sendable>(
+        _ query: SQLQueryString, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
+    ) async throws -> [Row] {
         let (text, binds) = sql.serialize(query)
         if let sqlite = self as? any SQLiteDatabase {
             let encoder = SQLiteDataEncoder()
             let values = try binds.map { try encoder.encode($0) }
-            // Rows gathered on the database thread: the driver's usual path hands each row to the event loop on its
-            // own (a task and a wake-up per row, the largest cost of an export once decoding was gone).
-            let rows = try await sqlite.withConnection { connection in
-                let gathered = NIOLockedValueBox<[SQLiteRow]>([])
-                try await connection.query(text, values) { row in gathered.withLockedValue { $0.append(row) } }
-                return gathered.withLockedValue { $0 }
+            return try await sqlite.withConnection { connection in
+                let gathered = NIOLockedValueBox<(rows: [Row], failure: (any Error)?)>(([], nil))
+                try await connection.query(text, values) { row in
+                    gathered.withLockedValue { state in
+                        guard state.failure == nil else { return }
+                        do { state.rows.append(try PlainRow.read(PlainRow(sqlite: row), with: read)) } catch { state.failure = error }
+                    }
+                }
+                return try gathered.withLockedValue { state in
+                    if let failure = state.failure { throw failure }
+                    return state.rows
+                }
             }
-            return rows.map { PlainRow(source: .sqlite($0)) }
         }
         if let postgres = self as? any PostgresDatabase, let bindings = PostgresBindings(plain: binds) {
             postgres.logger.debug("Executing query", metadata: ["sql": .string(text)])
-            let result = try await postgres.withConnection { connection in
-                connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: connection.logger)
+            let gathered = NIOLockedValueBox<[Row]>([])
+            _ = try await postgres.withConnection { connection in
+                connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: connection.logger) { row in
+                    let value = try PlainRow.read(PlainRow(postgres: row), with: read)
+                    gathered.withLockedValue { $0.append(value) }
+                }
             }.get()
-            guard let first = result.rows.first else { return [] }
-            let columns = PostgresColumns(first)
-            return result.rows.map { PlainRow(source: .postgres($0.makeRandomAccess(), columns)) }
+            return gathered.withLockedValue { $0 }
         }
-        return try await sql.raw(query).all().map { PlainRow(source: .sql($0)) }
-    }
-}
-
-/// Each column's position, looked up once per result rather than once per value (the driver's own lookup by name
-/// hashes the name twice per value: whether it is there, then where). A name selected twice is the first column of
-/// that name, as on SQLite; queries read this way name each column once.
-final class PostgresColumns: Sendable {
-    let position: [String: Int]
-
-    init(_ row: PostgresRow) {
-        var position: [String: Int] = [:]
-        for (index, cell) in row.enumerated() where position[cell.columnName] == nil { position[cell.columnName] = index }
-        self.position = position
+        return try await sql.raw(query).all().map { try PlainRow.read(PlainRow(sql: $0), with: read) }
     }
 }
 

@@ -66,10 +66,11 @@ struct PhishingResultsController: RouteCollection {
         let campaignID = campaign.id!
         return ExportStream.response(
             app: req.application, format: format, filename: "phishing-results", header: header,
-            cells: { (row: SimulationResponse) in
-                [row.id.lowercasedString, row.userId.lowercasedString, row.email, row.name, row.department ?? "", row.templateId.lowercasedString,
-                 row.sendStatus, row.status, row.error ?? "", row.sentAt.map(ISO8601.string) ?? "", row.openedAt.map(ISO8601.string) ?? "",
-                 row.clickedAt.map(ISO8601.string) ?? "", row.submittedAt.map(ISO8601.string) ?? "", row.reportedAt.map(ISO8601.string) ?? ""]
+            csvLine: { (row: SimulationResponse, line: inout CSV.Writer) in
+                line.id(row.id); line.id(row.userId); line.text(row.email); line.text(row.name); line.text(row.department)
+                line.id(row.templateId); line.text(row.sendStatus); line.text(row.status); line.text(row.error)
+                line.time(row.sentAt); line.time(row.openedAt); line.time(row.clickedAt); line.time(row.submittedAt)
+                line.time(row.reportedAt)
             },
             keyStyle: req.keyStyle,
             nextPage: { after in

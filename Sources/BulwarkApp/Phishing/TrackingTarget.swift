@@ -55,20 +55,19 @@ struct TrackingTarget: Sendable {
     static func find(tokens: [String], on db: any Database) async throws -> [String: TrackingTarget] {
         guard !tokens.isEmpty else { return [:] }
         var found: [String: TrackingTarget] = [:]
-        for row in try await db.plainRows("""
+        let targets = try await db.plainRows("""
             SELECT s.token, s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
                    c.status, c.tracking_base_url, c.training_module_id
             FROM phishing_simulations s JOIN phishing_campaigns c ON c.id = s.campaign_id
             WHERE s.token IN (\(binds: tokens))
-            """) {
-            let token = try row.text("token")
-            found[token] = TrackingTarget(
-                simulationID: try row.uuid("id"), campaignID: try row.uuid("campaign_id"), clientID: try row.uuid("client_id"),
-                userID: try row.uuid("user_id"), templateID: try row.uuid("template_id"), token: token,
-                sentAt: try row.optionalDate("sent_at"), campaignStatus: try row.text("status"),
-                trackingBaseURL: try row.text("tracking_base_url"),
-                trainingModuleID: try row.optionalUUID("training_module_id"))
+            """) { row in
+            let token: String = try row.next()
+            return try TrackingTarget(
+                simulationID: row.next(), campaignID: row.next(), clientID: row.next(), userID: row.next(),
+                templateID: row.next(), token: token, sentAt: row.next(), campaignStatus: row.next(),
+                trackingBaseURL: row.next(), trainingModuleID: row.next())
         }
+        for target in targets { found[target.token] = target }
         return found
     }
 }

@@ -11,9 +11,11 @@ enum ExportStream {
         }
     }
 
-    /// `nextPage(after:)` returns the rows after the given cursor and the cursor of the last row (nil when done).
+    /// `nextPage(after:)` returns the rows after the given cursor and the cursor of the last row (nil when done);
+    /// `csvLine` writes a row's cells, in the order of `header`.
     static func response<Row: Encodable & Sendable>(
-        app: Application, format: Format, filename: String, header: [String], cells: @escaping @Sendable (Row) -> [String],
+        app: Application, format: Format, filename: String, header: [String],
+        csvLine: @escaping @Sendable (Row, inout CSV.Writer) -> Void,
         keyStyle: KeyStyle, nextPage: @escaping @Sendable (_ after: String?) async throws -> (rows: [Row], cursor: String?)
     ) -> Response {
         var headers = HTTPHeaders()
@@ -31,10 +33,15 @@ enum ExportStream {
                     let page = try await reading.value
                     pending = page.rows.isEmpty || page.cursor == nil ? nil : Task { [cursor = page.cursor] in try await nextPage(cursor) }
                     var chunk: [UInt8] = []
-                    for row in page.rows {
-                        if format == .csv {
-                            CSV.append(cells(row), to: &chunk)
-                        } else {
+                    if format == .csv {
+                        var csv = CSV.Writer()
+                        for row in page.rows {
+                            csvLine(row, &csv)
+                            csv.endLine()
+                        }
+                        chunk = csv.bytes
+                    } else {
+                        for row in page.rows {
                             if !first { chunk.append(UInt8(ascii: ",")) }
                             chunk += try json.encode(row)
                             first = false

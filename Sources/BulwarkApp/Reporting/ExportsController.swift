@@ -16,7 +16,7 @@ struct ExportsController: RouteCollection {
         let campaignName: String
         let moduleId: UUID
         let moduleTitle: String
-        let status: String
+        var status: String
         let progress: Int
         @Nullable var bestScore: Int?
         let attempts: Int
@@ -24,12 +24,10 @@ struct ExportsController: RouteCollection {
         @Nullable var completedAt: Date?
         @Nullable var certificateCode: String?
 
-        var cells: [String] {
-            let score: String = bestScore.map { String($0) } ?? ""
-            let completed: String = completedAt.map { ISO8601.string($0) } ?? ""
-            return [enrollmentId.lowercasedString, userId.lowercasedString, name, email, department ?? "", campaignId.lowercasedString,
-                    campaignName, moduleId.lowercasedString, moduleTitle, status, String(progress), score, String(attempts),
-                    ISO8601.string(dueAt), completed, certificateCode ?? ""]
+        func write(to line: inout CSV.Writer) {
+            line.id(enrollmentId); line.id(userId); line.text(name); line.text(email); line.text(department); line.id(campaignId)
+            line.text(campaignName); line.id(moduleId); line.text(moduleTitle); line.text(status); line.number(progress)
+            line.number(bestScore); line.number(attempts); line.time(dueAt); line.time(completedAt); line.text(certificateCode)
         }
     }
 
@@ -70,7 +68,7 @@ struct ExportsController: RouteCollection {
                       "module_title", "status", "progress", "best_score", "attempts", "due_at", "completed_at", "certificate_code"]
         return ExportStream.response(
             app: req.application, format: options.format, filename: "training-completion", header: header,
-            cells: { (row: CompletionRow) in row.cells },
+            csvLine: { (row: CompletionRow, line: inout CSV.Writer) in row.write(to: &line) },
             keyStyle: req.keyStyle,
             nextPage: { after in
                 // Keyset paging on the primary key (every page costs the same however deep the export goes), one joined
@@ -88,26 +86,21 @@ struct ExportsController: RouteCollection {
                 if let from = options.from { conditions.append("e.created_at >= \(bind: from)") }
                 if let to = options.to { conditions.append("e.created_at <= \(bind: to)") }
                 let filter = conditions.dropFirst().reduce(conditions[0]) { "\($0) AND \($1)" }
-                let rows = try await db.plainRows("""
+                let page = try await db.plainRows("""
                     SELECT e.id, e.user_id, u.first_name, u.last_name, u.email, u.department, e.campaign_id, c.name AS campaign_name,
                            e.module_id, m.title AS module_title, e.status, e.progress, e.best_score, e.attempts, e.due_at,
                            e.completed_at, e.certificate_code
                     FROM training_enrollments e JOIN users u ON u.id = e.user_id
                     JOIN training_campaigns c ON c.id = e.campaign_id JOIN training_modules m ON m.id = e.module_id
                     WHERE \(filter) ORDER BY e.id LIMIT \(bind: Self.pageSize)
-                    """)
-                let page = try rows.map { row in
-                    let dueAt = try row.date("due_at")
-                    return CompletionRow(
-                        enrollmentId: try row.uuid("id"), userId: try row.uuid("user_id"),
-                        name: User.fullName(try row.text("first_name"), try row.text("last_name")), email: try row.text("email"),
-                        department: try row.optionalText("department"), campaignId: try row.uuid("campaign_id"),
-                        campaignName: try row.text("campaign_name"), moduleId: try row.uuid("module_id"),
-                        moduleTitle: try row.text("module_title"),
-                        status: Enrollment.displayStatus(try row.text("status"), dueAt: dueAt, now: now),
-                        progress: try row.integer("progress"), bestScore: try row.optionalInteger("best_score"),
-                        attempts: try row.integer("attempts"), dueAt: dueAt, completedAt: try row.optionalDate("completed_at"),
-                        certificateCode: try row.optionalText("certificate_code"))
+                    """) { row in
+                    var completion = try CompletionRow(
+                        enrollmentId: row.next(), userId: row.next(), name: User.fullName(row.next(), row.next()), email: row.next(),
+                        department: row.next(), campaignId: row.next(), campaignName: row.next(), moduleId: row.next(),
+                        moduleTitle: row.next(), status: row.next(), progress: row.next(), bestScore: row.next(),
+                        attempts: row.next(), dueAt: row.next(), completedAt: row.next(), certificateCode: row.next())
+                    completion.status = Enrollment.displayStatus(completion.status, dueAt: completion.dueAt, now: now)
+                    return completion
                 }
                 return (page, page.last?.enrollmentId.uuidString)
             })
@@ -128,11 +121,11 @@ struct ExportsController: RouteCollection {
                       "user_agent", "details", "previous_hash", "hash"]
         return ExportStream.response(
             app: req.application, format: options.format, filename: "audit-logs", header: header,
-            cells: { (entry: AuditLogsV1Controller.EntryResponse) in
-                [entry.id.lowercasedString, String(entry.sequence), ISO8601.string(entry.createdAt), entry.action,
-                 entry.actorId?.lowercasedString ?? "", entry.actorEmail ?? "", entry.targetType ?? "", entry.targetId ?? "",
-                 entry.ipAddress ?? "", entry.userAgent ?? "", entry.details.map { JSONValue.canonical($0) } ?? "",
-                 entry.previousHash, entry.hash]
+            csvLine: { (entry: AuditLogsV1Controller.EntryResponse, line: inout CSV.Writer) in
+                line.id(entry.id); line.number(entry.sequence); line.time(entry.createdAt); line.text(entry.action)
+                line.id(entry.actorId); line.text(entry.actorEmail); line.text(entry.targetType); line.text(entry.targetId)
+                line.text(entry.ipAddress); line.text(entry.userAgent); line.text(entry.details.map { JSONValue.canonical($0) })
+                line.text(entry.previousHash); line.text(entry.hash)
             },
             keyStyle: req.keyStyle,
             nextPage: { after in

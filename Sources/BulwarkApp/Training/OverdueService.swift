@@ -86,16 +86,15 @@ struct OverdueService: Sendable {
             WHERE e.user_id IN (\(binds: userIDs)) AND \(unsafeRaw: plain)e.client_id = \(bind: clientID)
               AND e.status <> 'completed' AND \(unsafeRaw: plain)e.due_at < \(bind: now) AND c.status IN ('active', 'completed')
             ORDER BY e.due_at, e.id
-            """)
-        var items: [UUID: [Item]] = [:]
-        for row in itemRows {
-            let due = try row.date("due_at")
-            items[try row.uuid("user_id"), default: []].append(Item(
-                enrollmentId: try row.uuid("id"), campaignId: try row.uuid("campaign_id"),
-                campaignName: try row.text("campaign_name"), moduleId: try row.uuid("module_id"),
-                moduleTitle: try row.text("module_title"), dueAt: due,
-                daysOverdue: Self.daysOverdue(due, now: now), progress: try row.integer("progress")))
+            """) { row in
+            let (id, userID): (UUID, UUID) = try (row.next(), row.next())
+            let (campaignID, campaignName, moduleID, moduleTitle): (UUID, String, UUID, String) = try (row.next(), row.next(), row.next(), row.next())
+            let (due, progress): (Date, Int) = try (row.next(), row.next())
+            return (userID, Item(enrollmentId: id, campaignId: campaignID, campaignName: campaignName, moduleId: moduleID,
+                                 moduleTitle: moduleTitle, dueAt: due, daysOverdue: Self.daysOverdue(due, now: now), progress: progress))
         }
+        var items: [UUID: [Item]] = [:]
+        for (userID, item) in itemRows { items[userID, default: []].append(item) }
         let rows = userIDs.compactMap { id -> Row? in
             guard let user = users[id] else { return nil }
             let items = items[id] ?? []

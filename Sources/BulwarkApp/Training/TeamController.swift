@@ -44,10 +44,11 @@ struct TeamController: RouteCollection {
                       "completion_rate", "average_score", "status"]
         return ExportStream.response(
             app: req.application, format: format, filename: "team-compliance", header: header,
-            cells: { (member: TeamService.Member) in
-                [member.user.name, member.user.email, member.user.department ?? "", member.user.position ?? "",
-                 String(member.depth), String(member.assigned), String(member.completed), String(member.overdue),
-                 String(member.completionRate), member.averageScore.map { String($0) } ?? "", member.status]
+            csvLine: { (member: TeamService.Member, line: inout CSV.Writer) in
+                line.text(member.user.name); line.text(member.user.email); line.text(member.user.department)
+                line.text(member.user.position); line.number(member.depth); line.number(member.assigned)
+                line.number(member.completed); line.number(member.overdue); line.text(String(member.completionRate))
+                line.text(member.averageScore.map { String($0) }); line.text(member.status)
             },
             keyStyle: req.keyStyle,
             nextPage: { after in

@@ -139,6 +139,23 @@ import VaporTesting
         #expect(CSV.line(["=1,\"2\"", "é\nx", ""]) == "\"'=1,\"\"2\"\"\",\"é\nx\",\r\n")
         #expect(CSV.line(["plain", "-2"]) == "plain,'-2\r\n")
     }
+
+    /// Typed cells write what their text would: ids lowercase, times as `ISO8601.string`, numbers in decimal (a negative
+    /// one neutralised like any text opening with a minus), nil as an empty cell.
+    @Test func typedCellsWriteWhatTheirTextWould() {
+        let id = UUID()
+        let date = Date(timeIntervalSince1970: 1_800_000_000.5)
+        var writer = CSV.Writer()
+        writer.id(id); writer.time(date); writer.number(0); writer.number(1_234_567); writer.number(-2); writer.number(Int.min)
+        writer.id(nil); writer.time(nil); writer.number(nil); writer.text(nil); writer.text("a,b")
+        writer.endLine()
+        writer.number(7)
+        writer.endLine()
+        let expected = CSV.line([id.uuidString.lowercased(), ISO8601DateFormatter().string(from: date), "0", "1234567", "-2",
+                                 String(Int.min), "", "", "", "", "a,b"]) + CSV.line(["7"])
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == expected)
+        #expect(id.lowercasedString == id.uuidString.lowercased())
+    }
 }
 
 @Suite struct TOTPTests {

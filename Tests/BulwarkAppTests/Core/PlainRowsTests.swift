@@ -4,7 +4,7 @@ import PostgresKit
 import SQLKit
 import Testing
 
-/// `plainRows` reads values straight from the driver's row on each database; these are the values exports rely on.
+/// `plainRows` reads values straight from the driver's row on each database, by position; these are the values exports rely on.
 @Suite struct PlainRowsTests {
     /// A row of every kind an export reads, selected by binds of every kind it sends. On PostgreSQL the binds go to
     /// PostgresNIO directly; the same query must answer the same on SQLite.
@@ -14,26 +14,40 @@ import Testing
             let person = try await Factory.user(app, in: tenant, email: "plain@example.com", firstName: "Ada", lastName: "Lovelace")
             let createdAt = try #require(person.createdAt)
             let rows = try await app.db.plainRows("""
-                SELECT id, client_id, first_name, department, created_at, deleted_at, failed_logins, manager_id FROM users
+                SELECT id, client_id, first_name, department, created_at, deleted_at, failed_logins, failed_logins AS again, manager_id
+                FROM users
                 WHERE id = \(bind: person.id!) AND email = \(bind: "plain@example.com") AND created_at <= \(bind: createdAt.addingTimeInterval(1))
                   AND LENGTH(first_name) = \(bind: 3)
-                """)
+                """) { row in
+                try (row.next(UUID.self), row.next(UUID?.self), row.next(String.self), row.next(String?.self), row.next(Date.self),
+                     row.next(Date?.self), row.next(Int.self), row.next(Int?.self), row.next(UUID?.self))
+            }
             // On PostgreSQL these binds go to PostgresNIO as they are (the fast path); a null would not.
             #expect(PostgresBindings(plain: [person.id!, "plain@example.com", createdAt, 3]) != nil)
             #expect(PostgresBindings(plain: [person.id!, Optional<String>.none]) == nil)
             #expect(rows.count == 1)
-            let row = try #require(rows.first)
-            #expect(try row.uuid("id") == person.id)
-            #expect(try row.optionalUUID("client_id") == tenant.client.id)
-            #expect(try row.text("first_name") == "Ada")
-            #expect(try row.optionalText("department") == nil)
-            #expect(abs(try row.date("created_at").timeIntervalSince(createdAt)) < 0.001)
-            #expect(try row.optionalDate("deleted_at") == nil)
-            #expect(try row.integer("failed_logins") == 0)
-            #expect(try row.optionalInteger("failed_logins") == 0)
-            #expect(try row.optionalUUID("manager_id") == nil)
-            #expect(throws: PlainRow.WrongKind.self) { try row.text("department") }
-            #expect(throws: PlainRow.WrongKind.self) { try row.text("no_such_column") }
+            let (id, clientID, firstName, department, created, deletedAt, failedLogins, again, managerID) = try #require(rows.first)
+            #expect(id == person.id)
+            #expect(clientID == tenant.client.id)
+            #expect(firstName == "Ada")
+            #expect(department == nil)
+            #expect(abs(created.timeIntervalSince(createdAt)) < 0.001)
+            #expect(deletedAt == nil)
+            #expect(failedLogins == 0)
+            #expect(again == 0)
+            #expect(managerID == nil)
+            // A null where a value is required, a kind the column does not hold, or another number of columns than
+            // the query selects: an error, never a wrong value.
+            let select = "SELECT id, department, first_name FROM users WHERE id = \(bind: person.id!)" as SQLQueryString
+            await #expect(throws: (any Error).self) { _ = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String.self), $0.next(String.self)) } }
+            await #expect(throws: (any Error).self) { _ = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String?.self), $0.next(Date.self)) } }
+            await #expect(throws: (any Error).self) { _ = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String?.self), $0.next(UUID?.self)) } }
+            await #expect(throws: PlainRowMismatch.self) {
+                _ = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String?.self), $0.next(String.self), $0.next(String?.self)) }
+            }
+            await #expect(throws: PlainRowMismatch.self) { _ = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String?.self)) } }
+            let fine = try await app.db.plainRows(select) { try ($0.next(UUID.self), $0.next(String?.self), $0.next(String.self)) }
+            #expect(fine.count == 1 && fine[0].0 == person.id && fine[0].1 == nil && fine[0].2 == "Ada")
         }
     }
 
@@ -44,9 +58,15 @@ import Testing
             let person = try await Factory.user(app, in: tenant, email: "optional@example.com", firstName: "Grace", lastName: "Hopper")
             let nothing: String? = nil
             let rows = try await app.db.plainRows(
-                "SELECT id, first_name FROM users WHERE id = \(bind: person.id!) AND COALESCE(\(bind: nothing), first_name) = 'Grace'")
-            #expect(try rows.map { try $0.uuid("id") } == [person.id!])
-            #expect(try rows.first?.text("first_name") == "Grace")
+                "SELECT id, first_name FROM users WHERE id = \(bind: person.id!) AND COALESCE(\(bind: nothing), first_name) = 'Grace'"
+            ) { try ($0.next(UUID.self), $0.next(String.self)) }
+            #expect(rows.map(\.0) == [person.id!])
+            #expect(rows.first?.1 == "Grace")
+            await #expect(throws: (any Error).self) {
+                _ = try await app.db.plainRows(
+                    "SELECT id FROM users WHERE id = \(bind: person.id!) AND COALESCE(\(bind: nothing), first_name) = 'Grace'"
+            ) { try ($0.next(UUID.self), $0.next(String.self)) }
+            }
         }
     }
 }
