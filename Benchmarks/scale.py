@@ -200,15 +200,22 @@ def run(label, people, seconds, database_url=None):
     time.sleep(5)
     results.target("RSS back near idle after the import (< 90 MB)", fmt(server.rss_mb(), " MB"), server.rss_mb() < 90)
 
-    health = wrk(server.port, "/health", seconds)
+    # /health and the authenticated GET alternate three times and the pair with the median share is reported: on a
+    # shared 2-core machine one run of each can differ by a quarter from the next for reasons of its own.
+    pairs = []
+    for _ in range(3):
+        pair = (wrk(server.port, "/health", seconds), wrk(server.port, "/api/v3/auth/user", seconds, headers=auth))
+        pairs.append((pair[1]["rps"] / pair[0]["rps"] if pair[0]["rps"] else 0, pair))
+    pairs.sort(key=lambda item: item[0])
+    share, (health, small) = pairs[1]
+    shares = ", ".join(f"{ratio:.0%}" for ratio, _ in pairs)
     reference = f"{fmt(health['rps'])} req/s, p99 {fmt(health['p99'], ' ms')}"
     results.line("`GET /health` without a credential", reference)
     # The caller's own account: a small resource every client reads, with nothing but the credential to resolve.
-    small = wrk(server.port, "/api/v3/auth/user", seconds, headers=auth)
-    share = small["rps"] / health["rps"] if health["rps"] else 0
     results.line("`GET /api/v3/auth/user` with a bearer token", f"{fmt(small['rps'])} req/s, p99 {fmt(small['p99'], ' ms')}", reference)
-    results.target("authenticated small GET ≥ 70% of /health", f"{share:.0%} ({small['errors']} errors)",
-                   share >= 0.7 and small["errors"] == 0)
+    errors = sum(pair[1]["errors"] for _, pair in pairs)
+    results.target("authenticated small GET ≥ 70% of /health", f"{share:.0%}, median of three alternating pairs ({shares}; {errors} errors)",
+                   share >= 0.7 and errors == 0)
     person = api.call("GET", "/api/v1/users?per_page=1")["data"][0]["id"]
     one = wrk(server.port, f"/api/v1/users/{person}", seconds, headers=auth)
     results.line("`GET /api/v1/users/{id}` (one database read)", f"{fmt(one['rps'])} req/s, p99 {fmt(one['p99'], ' ms')}", reference)

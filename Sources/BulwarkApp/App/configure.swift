@@ -69,7 +69,7 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.middleware.use(APIErrorMiddleware())
     app.middleware.use(PublicFilesMiddleware(publicDirectory: app.directory.publicDirectory))
     app.middleware.use(PrincipalAuthenticator())
-    app.middleware.use(RateLimitMiddleware())
+    app.middleware.use(RateLimitMiddleware(rules: settings.rateLimits, store: app.rateLimitStore))
 
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)

@@ -58,11 +58,11 @@ struct AuditLogsV1Controller: RouteCollection {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
         let filters = AuditService.Filters(
-            actor: errors.optional(req.query["actor"], field: "actor"),
-            action: errors.optional(req.query["action"], field: "action"),
-            target: errors.optional(req.query["target"], field: "target"),
-            from: errors.date(req.query["from"], field: "from"),
-            to: errors.date(req.query["to"], field: "to"))
+            actor: errors.optional(req.queryText("actor"), field: "actor"),
+            action: errors.optional(req.queryText("action"), field: "action"),
+            target: errors.optional(req.queryText("target"), field: "target"),
+            from: errors.date(req.queryText("from"), field: "from"),
+            to: errors.date(req.queryText("to"), field: "to"))
         if let from = filters.from, let to = filters.to, from > to { errors.add("to", "The to must be after from.") }
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()

@@ -59,7 +59,7 @@ struct Keyset<Model: FluentKit.Model>: Sendable {
 
     /// Reads `cursor` from the query string: nil when absent, 400 naming the field when it is not one of ours.
     func cursor(from request: Request) throws -> [Value]? {
-        guard let text = request.query[String.self, at: "cursor"], !text.isEmpty else { return nil }
+        guard let text = request.queryText("cursor"), !text.isEmpty else { return nil }
         guard text.count <= 2048, let data = RandomToken.bytes(base64URL: text),
               let values = try? JSONDecoder().decode([Value].self, from: data), values.count == columns.count,
               zip(columns, values).allSatisfy({ Self.fits($1, column: $0.name) }) else {

@@ -49,9 +49,9 @@ struct PageParams: Sendable {
 
     init(from request: Request) throws {
         var errors = FieldErrors()
-        let page = errors.integer(request.query[String.self, at: "page"], field: "page", min: 1, max: Self.maxPage) ?? 1
+        let page = errors.integer(request.queryText("page"), field: "page", min: 1, max: Self.maxPage) ?? 1
         let perPageField = request.keyStyle == .camel ? "perPage" : "per_page"
-        let rawPerPage = request.query[String.self, at: perPageField] ?? request.query[String.self, at: "per_page"]
+        let rawPerPage = request.queryText(perPageField) ?? request.queryText("per_page")
         let perPage = errors.integer(rawPerPage, field: perPageField, min: 1) ?? PageParams.defaultPerPage
         try errors.throwIfAny(from: .query)
         self.init(page: page, perPage: perPage)

@@ -5,7 +5,7 @@ import PostgresKit
 import SQLiteKit
 import SQLKit
 
-/// A value a column of a plain row holds: ids, text, numbers, times, and each of them optional.
+/// A value a column of a plain row holds: ids, text, numbers, flags, times, and each of them optional.
 protocol PlainColumn: PostgresDecodable, Decodable, Sendable {
     /// The value from SQLite's own representation of it; nil when the column holds another kind.
     static func fromSQLite(_ data: SQLiteData) -> Self?
@@ -17,6 +17,10 @@ extension String: PlainColumn {
 
 extension Int: PlainColumn {
     static func fromSQLite(_ data: SQLiteData) -> Int? { Int(sqliteData: data) }
+}
+
+extension Bool: PlainColumn {
+    static func fromSQLite(_ data: SQLiteData) -> Bool? { Bool(sqliteData: data) }
 }
 
 extension Date: PlainColumn {

@@ -105,9 +105,9 @@ struct EscalationsController: RouteCollection {
         guard principal.has(.manageTraining) || principal.has(.viewTeam) else { throw APIError.forbidden() }
         let page = try PageParams(from: req)
         var errors = FieldErrors()
-        let step = errors.oneOf(req.query["step"], field: "step", allowed: Escalation.steps)
-        let userID = errors.uuid(req.query["user_id"], field: "user_id")
-        let acknowledged = errors.oneOf(req.query["acknowledged"], field: "acknowledged", allowed: ["true", "false"])
+        let step = errors.oneOf(req.queryText("step"), field: "step", allowed: Escalation.steps)
+        let userID = errors.uuid(req.queryText("user_id"), field: "user_id")
+        let acknowledged = errors.oneOf(req.queryText("acknowledged"), field: "acknowledged", allowed: ["true", "false"])
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let query = Escalation.query(on: req.db).filter(\.$clientID == client.id!).filter(\.$status != "pending")

@@ -1,4 +1,5 @@
 import Foundation
+import SQLKit
 
 /// A user as the /api/v1 family shows it (snake_case on the wire).
 struct UserResponse: Encodable, Sendable {
@@ -40,6 +41,38 @@ struct UserResponse: Encodable, Sendable {
         lastLoginAt = user.lastLoginAt
         createdAt = user.createdAt
         updatedAt = user.updatedAt
+    }
+}
+
+extension UserResponse {
+    /// The columns `init(plain:)` reads, in its order, from the users table under the given alias: for lists that
+    /// show people beside rows of their own (the overdue list), read in the same query instead of as Fluent models.
+    static func plainColumns(_ alias: String) -> SQLQueryString {
+        let names = ["id", "first_name", "last_name", "email", "position", "department", "manager_id", "locale", "status",
+                     "role", "company_id", "client_id", "current_client_id", "totp_enabled", "last_login_at", "created_at", "updated_at"]
+        // The role is a PostgreSQL enum, sent in binary as a type PostgresNIO does not read as text.
+        return SQLQueryString(names.map { $0 == "role" ? "CAST(\(alias).role AS TEXT)" : "\(alias).\($0)" }.joined(separator: ", "))
+    }
+
+    init(plain row: inout PlainRow) throws {
+        id = try row.next()
+        firstName = try row.next()
+        lastName = try row.next()
+        name = User.fullName(firstName, lastName)
+        email = try row.next()
+        position = try row.next()
+        department = try row.next()
+        managerId = try row.next()
+        locale = try row.next()
+        status = try row.next()
+        role = try row.next()
+        companyId = try row.next()
+        clientId = try row.next()
+        currentClientId = try row.next()
+        totpEnabled = try row.next()
+        lastLoginAt = try row.next()
+        createdAt = try row.next()
+        updatedAt = try row.next()
     }
 }
 

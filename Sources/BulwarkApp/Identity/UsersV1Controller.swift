@@ -20,15 +20,15 @@ struct UsersV1Controller: RouteCollection {
         var errors = FieldErrors()
         let page = try PageParams(from: req)
         let filters = UserService.ListFilters(
-            search: errors.optional(req.query["search"], field: "search"),
-            role: errors.oneOf(req.query["role"], field: "role", allowed: Role.allCases.map(\.rawValue)),
-            status: errors.oneOf(req.query["status"], field: "status", allowed: User.statuses),
-            department: errors.optional(req.query["department"], field: "department"),
-            managerID: errors.uuid(req.query["manager_id"], field: "manager_id"),
-            sort: SortOrder(req.query["sort"], allowed: UserService.sortable, errors: &errors))
+            search: errors.optional(req.queryText("search"), field: "search"),
+            role: errors.oneOf(req.queryText("role"), field: "role", allowed: Role.allCases.map(\.rawValue)),
+            status: errors.oneOf(req.queryText("status"), field: "status", allowed: User.statuses),
+            department: errors.optional(req.queryText("department"), field: "department"),
+            managerID: errors.uuid(req.queryText("manager_id"), field: "manager_id"),
+            sort: SortOrder(req.queryText("sort"), allowed: UserService.sortable, errors: &errors))
         try errors.throwIfAny(from: .query)
         let keyset = UserService.keyset(for: filters.sort)
-        if keyset == nil, !(req.query[String.self, at: "cursor"] ?? "").isEmpty {
+        if keyset == nil, !(req.queryText("cursor") ?? "").isEmpty {
             throw APIError.validation(["cursor": ["Paging by cursor needs a sort on a column every person has a value for."]])
         }
         let cursor = try keyset?.cursor(from: req)

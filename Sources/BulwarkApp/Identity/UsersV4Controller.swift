@@ -24,8 +24,8 @@ struct UsersV4Controller: RouteCollection {
         try scope.require(.viewUsers)
         var errors = FieldErrors()
         let page = try PageParams(from: req)
-        let role = errors.oneOf(req.query["role"], field: "role", allowed: Role.allCases.map(\.rawValue)).flatMap(Role.init)
-        let companyID = errors.uuid(req.query["company_id"], field: "company_id")
+        let role = errors.oneOf(req.queryText("role"), field: "role", allowed: Role.allCases.map(\.rawValue)).flatMap(Role.init)
+        let companyID = errors.uuid(req.queryText("company_id"), field: "company_id")
         try errors.throwIfAny(from: .query)
         let query = scope.reachableUsers().with(\.$company)
         if let role { query.filter(\.$role == role) }

@@ -16,20 +16,23 @@ enum ForwardedFor {
     static func clientAddress(peer: String?, header: String?, trusted: [IPNetwork]) -> String? {
         guard let peer else { return nil }
         guard let peerAddress = parseHop(trimmed(peer[...])) else { return peer }
+        return client(peer: peerAddress, header: header, trusted: trusted).description
+    }
+
+    /// The same rule for a peer already read as an address (a request's socket).
+    static func client(peer peerAddress: IPAddress, header: String?, trusted: [IPNetwork]) -> IPAddress {
         func isTrusted(_ address: IPAddress) -> Bool { trusted.contains { $0.contains(address) } }
-        guard isTrusted(peerAddress), let header, !trimmed(header[...]).isEmpty else {
-            return peerAddress.description
-        }
+        guard isTrusted(peerAddress), let header, !trimmed(header[...]).isEmpty else { return peerAddress }
 
         // The nearest hop we can vouch for: first the peer, then each trusted proxy in the chain.
         var lastTrusted = peerAddress
         for hop in header.split(separator: ",", omittingEmptySubsequences: false).reversed() {
             // An empty or garbled hop means the chain can no longer be followed reliably.
-            guard let address = parseHop(trimmed(hop)) else { return lastTrusted.description }
-            guard isTrusted(address) else { return address.description }
+            guard let address = parseHop(trimmed(hop)) else { return lastTrusted }
+            guard isTrusted(address) else { return address }
             lastTrusted = address
         }
-        return lastTrusted.description  // every hop was a trusted proxy: the leftmost one is all we know
+        return lastTrusted  // every hop was a trusted proxy: the leftmost one is all we know
     }
 
     /// One hop: "1.2.3.4", "1.2.3.4:5678", "::1", "[::1]", "[::1]:80". A bare IPv6 address cannot

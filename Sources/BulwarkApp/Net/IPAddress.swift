@@ -1,3 +1,5 @@
+import NIOCore
+
 /// An IPv4 or IPv6 address as 16 bytes (IPv4 stored as IPv4-mapped ::ffff:a.b.c.d) with parse/format.
 ///
 /// IPv4 and IPv4-mapped IPv6 share one representation on purpose: "127.0.0.1" and
@@ -82,7 +84,22 @@ struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     static func formatIPv4(_ value: UInt32) -> String {
-        [24, 16, 8, 0].map { String((value >> UInt32($0)) & 0xff) }.joined(separator: ".")
+        "\((value >> 24) & 0xff).\((value >> 16) & 0xff).\((value >> 8) & 0xff).\(value & 0xff)"
+    }
+
+    /// A socket's address, from its bytes (no text round trip); nil for a Unix domain socket.
+    init?(_ socket: SocketAddress) {
+        switch socket {
+        case let .v4(address):
+            self.init(ipv4: UInt32(bigEndian: address.address.sin_addr.s_addr))
+        case let .v6(address):
+            let (high, low) = withUnsafeBytes(of: address.address.sin6_addr) { bytes in
+                (bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, bytes.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            }
+            self.init(high: high, low: low)
+        case .unixDomainSocket:
+            return nil
+        }
     }
 
     // MARK: - Parsing

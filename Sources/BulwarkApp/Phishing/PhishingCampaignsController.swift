@@ -23,7 +23,7 @@ struct PhishingCampaignsController: RouteCollection {
     @Sendable func list(req: Request) async throws -> Response {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
-        let status = errors.oneOf(req.query["status"], field: "status", allowed: PhishingCampaign.statuses)
+        let status = errors.oneOf(req.queryText("status"), field: "status", allowed: PhishingCampaign.statuses)
         try errors.throwIfAny(from: .query)
         let client = try await client(req)
         let service = req.phishingCampaigns

@@ -26,8 +26,8 @@ struct PhishingResultsController: RouteCollection {
         let department: String?
 
         init(_ req: Request, errors: inout FieldErrors) {
-            status = errors.oneOf(req.query["status"], field: "status", allowed: Self.statuses)
-            department = errors.optional(req.query["department"], field: "department")
+            status = errors.oneOf(req.queryText("status"), field: "status", allowed: Self.statuses)
+            department = errors.optional(req.queryText("department"), field: "department")
         }
 
         func query(campaignID: UUID, on db: any Database) -> QueryBuilder<Simulation> {
@@ -115,8 +115,8 @@ struct PhishingResultsController: RouteCollection {
         let scope = try req.scope()
         try scope.require(.managePhishing)
         var errors = FieldErrors()
-        let from = errors.date(req.query["from"], field: "from")
-        let to = errors.date(req.query["to"], field: "to")
+        let from = errors.date(req.queryText("from"), field: "from")
+        let to = errors.date(req.queryText("to"), field: "to")
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         return try req.envelope(try await PhishingStatsService(db: req.db).stats(clientID: client.id!, from: from, to: to))

@@ -22,10 +22,10 @@ struct PhishingTemplatesController: RouteCollection {
     @Sendable func list(req: Request) async throws -> Response {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
-        let category = errors.oneOf(req.query["category"], field: "category", allowed: PhishingTemplateService.categories)
-        let difficulty = errors.oneOf(req.query["difficulty"], field: "difficulty", allowed: PhishingTemplateService.difficulties)
-        let builtin = errors.oneOf(req.query["builtin"], field: "builtin", allowed: ["true", "false"])
-        let search = errors.optional(req.query["search"], field: "search")
+        let category = errors.oneOf(req.queryText("category"), field: "category", allowed: PhishingTemplateService.categories)
+        let difficulty = errors.oneOf(req.queryText("difficulty"), field: "difficulty", allowed: PhishingTemplateService.difficulties)
+        let builtin = errors.oneOf(req.queryText("builtin"), field: "builtin", allowed: ["true", "false"])
+        let search = errors.optional(req.queryText("search"), field: "search")
         try errors.throwIfAny(from: .query)
         let (service, client) = try await context(req)
         let query = service.visible(to: client)
@@ -69,7 +69,7 @@ struct PhishingTemplatesController: RouteCollection {
         let (service, client) = try await context(req)
         let template = try await service.template(req.parameters.get("id"), visibleTo: client)
         var errors = FieldErrors()
-        let part = errors.oneOf(req.query["part"] ?? "email", field: "part", allowed: ["email", "landing", "text"]) ?? "email"
+        let part = errors.oneOf(req.queryText("part") ?? "email", field: "part", allowed: ["email", "landing", "text"]) ?? "email"
         try errors.throwIfAny(from: .query)
         let context = TemplateRenderer.context(person: .sample, url: "#preview-link", pixelURL: nil,
                                                from: "\(template.senderName) <\(template.senderEmail)>")

@@ -7,7 +7,7 @@ enum ExportStream {
 
         /// `format=csv|json` from the query string (CSV when absent).
         static func parse(_ req: Request, errors: inout FieldErrors) -> Format {
-            errors.oneOf(req.query["format"] ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(Format.init) ?? .csv
+            errors.oneOf(req.queryText("format") ?? "csv", field: "format", allowed: ["csv", "json"]).flatMap(Format.init) ?? .csv
         }
     }
 

@@ -45,8 +45,8 @@ struct ExportsController: RouteCollection {
 
     private func common(_ req: Request, errors: inout FieldErrors) -> Common {
         let format = ExportStream.Format.parse(req, errors: &errors)
-        let from = errors.date(req.query["from"], field: "from")
-        let to = errors.date(req.query["to"], field: "to")
+        let from = errors.date(req.queryText("from"), field: "from")
+        let to = errors.date(req.queryText("to"), field: "to")
         if let from, let to, from > to { errors.add("to", "The to must be after from.") }
         return Common(format: format, from: from, to: to)
     }
@@ -56,8 +56,8 @@ struct ExportsController: RouteCollection {
         try scope.require(.viewReports)
         var errors = FieldErrors()
         let options = common(req, errors: &errors)
-        let campaignID = errors.uuid(req.query["campaign_id"], field: "campaign_id")
-        let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
+        let campaignID = errors.uuid(req.queryText("campaign_id"), field: "campaign_id")
+        let status = errors.oneOf(req.queryText("status"), field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         if let campaignID { _ = try await req.campaignService.campaign(campaignID.lowercasedString, in: client) }
@@ -111,7 +111,7 @@ struct ExportsController: RouteCollection {
         try scope.require(.viewAuditLogs)
         var errors = FieldErrors()
         let options = common(req, errors: &errors)
-        let action = errors.optional(req.query["action"], field: "action")
+        let action = errors.optional(req.queryText("action"), field: "action")
         try errors.throwIfAny(from: .query)
         let client = try await scope.actingClient()
         let db = req.db

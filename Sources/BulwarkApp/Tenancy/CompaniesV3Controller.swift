@@ -29,8 +29,8 @@ struct CompaniesV3Controller: RouteCollection {
         var errors = FieldErrors()
         let page = try PageParams(from: req)
         let filters = TenancyService.ClientFilters(
-            status: errors.oneOf(req.query[String.self, at: "status"]?.uppercased(), field: "status", allowed: Client.statuses),
-            search: errors.optional(req.query["search"], field: "search"))
+            status: errors.oneOf(req.queryText("status")?.uppercased(), field: "status", allowed: Client.statuses),
+            search: errors.optional(req.queryText("search"), field: "search"))
         try errors.throwIfAny(from: .query)
         let company = try await service.scope.company(req.parameters.get("companyId"))
         return try req.envelope(page: try await service.clients(of: company, filters: filters, page: page))

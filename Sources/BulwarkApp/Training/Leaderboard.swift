@@ -149,8 +149,8 @@ struct LeaderboardController: RouteCollection {
         try scope.require(.takeTraining)
         let page = try PageParams(from: req)
         var errors = FieldErrors()
-        let period = errors.oneOf(req.query["period"], field: "period", allowed: LeaderboardService.periods) ?? "all"
-        let by = errors.oneOf(req.query["by"], field: "by", allowed: ["person", "department"]) ?? "person"
+        let period = errors.oneOf(req.queryText("period"), field: "period", allowed: LeaderboardService.periods) ?? "all"
+        let by = errors.oneOf(req.queryText("by"), field: "by", allowed: ["person", "department"]) ?? "person"
         try errors.throwIfAny()
         let client = try await scope.actingClient()
         let service = LeaderboardService(db: req.db, now: req.now)

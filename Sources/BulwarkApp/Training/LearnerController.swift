@@ -25,7 +25,7 @@ struct LearnerController: RouteCollection {
         let service = try service(req)
         let page = try PageParams(from: req)
         var errors = FieldErrors()
-        let status = errors.oneOf(req.query["status"], field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
+        let status = errors.oneOf(req.queryText("status"), field: "status", allowed: ["not_started", "in_progress", "completed", "overdue"])
         try errors.throwIfAny(from: .query)
         return try req.envelope(page: try await service.assignments(status: status, page: page))
     }

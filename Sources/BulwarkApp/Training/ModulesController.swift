@@ -18,10 +18,10 @@ struct ModulesController: RouteCollection {
         let page = try PageParams(from: req)
         var errors = FieldErrors()
         let filters = ModuleService.Filters(
-            search: errors.optional(req.query["search"], field: "search"),
-            category: errors.oneOf(req.query["category"], field: "category", allowed: ModuleService.categories),
-            difficulty: errors.oneOf(req.query["difficulty"], field: "difficulty", allowed: ModuleService.difficulties),
-            builtin: errors.oneOf(req.query["builtin"], field: "builtin", allowed: ["true", "false"]).map { $0 == "true" })
+            search: errors.optional(req.queryText("search"), field: "search"),
+            category: errors.oneOf(req.queryText("category"), field: "category", allowed: ModuleService.categories),
+            difficulty: errors.oneOf(req.queryText("difficulty"), field: "difficulty", allowed: ModuleService.difficulties),
+            builtin: errors.oneOf(req.queryText("builtin"), field: "builtin", allowed: ["true", "false"]).map { $0 == "true" })
         try errors.throwIfAny(from: .query)
         let client = try await service.scope.actingClient()
         return try req.envelope(page: try await service.list(for: client, filters: filters, page: page))

@@ -68,7 +68,7 @@ struct DashboardTrainingController: RouteCollection {
         let principal = try req.principal()
         try principal.require(.viewTeam)
         let service = TeamService(db: req.db, now: req.now)
-        let members = try await service.members(of: principal.user, allLevels: req.query[String.self, at: "depth"] == "all")
+        let members = try await service.members(of: principal.user, allLevels: req.queryText("depth") == "all")
         return try await req.page("team", TeamPage(layout: Layout(title: "My team", principal: principal, req: req),
                                                    members: members, stats: service.stats(of: members)))
     }

@@ -70,7 +70,7 @@ struct DashboardUsersController: RouteCollection {
         let scope = try req.scope()
         try scope.require(.viewUsers)
         let page = (try? PageParams(from: req)) ?? PageParams()
-        let search = (req.query[String.self, at: "search"] ?? "").trimmingCharacters(in: .whitespaces)
+        let search = (req.queryText("search") ?? "").trimmingCharacters(in: .whitespaces)
         let client = try await scope.actingClient()
         let result = try await req.userService().list(
             in: client, filters: .init(search: search.isEmpty ? nil : search), page: page)

@@ -32,7 +32,7 @@ struct Layout: Encodable {
         if principal.has(.manageApiKeys) { items.append(("API keys", DashboardPath.apiKeys)) }
         items.append(("Profile", DashboardPath.profile))
         nav = items.map { NavItem(title: $0.0, href: $0.1, active: current == $0.1 || current.hasPrefix($0.1 + "/")) }
-        self.notice = notice ?? req.query[String.self, at: "notice"].flatMap(Notices.text)
+        self.notice = notice ?? req.queryText("notice").flatMap(Notices.text)
     }
 }
 

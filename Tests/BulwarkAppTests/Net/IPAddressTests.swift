@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import BulwarkApp
 
@@ -108,5 +109,15 @@ import Testing
         let p64 = try #require(IPNetwork("2001:db8::/64"))
         #expect(p64.contains(IPAddress("2001:db8::ffff:ffff:ffff:ffff")!))
         #expect(!p64.contains(IPAddress("2001:db8:0:1::")!))
+    }
+
+    /// A request's peer is read from its socket's bytes: the same address as its text would parse to.
+    @Test(arguments: ["127.0.0.1", "203.0.113.250", "::1", "2001:db8::42", "::ffff:198.51.100.7", "fe80::1:2:3:4"])
+    func aSocketsAddressIsWhatItsTextParsesTo(text: String) throws {
+        let socket = try SocketAddress(ipAddress: text, port: 443)
+        let fromBytes = try #require(IPAddress(socket))
+        #expect(fromBytes == IPAddress(text))
+        #expect(fromBytes.description == IPAddress(text)?.description)
+        #expect(IPAddress(try SocketAddress(unixDomainSocketPath: "/tmp/bulwark.sock")) == nil)
     }
 }

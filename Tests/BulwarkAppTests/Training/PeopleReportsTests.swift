@@ -1,5 +1,6 @@
 @testable import BulwarkApp
 import Fluent
+import Foundation
 import Testing
 import Vapor
 import VaporTesting
@@ -37,6 +38,16 @@ import VaporTesting
             #expect(all["pagination"]["total"].int == 4, "admin, manager, Bob and Carol")
             #expect(all["data"][0]["items"][0]["days_overdue"].int == 3)
             #expect(all["data"][0]["items"][0]["module_title"].string != nil)
+            // Each person is shown as /api/v1/users shows them (read here as plain rows, there as models).
+            for entry in all["data"].array {
+                let id = try #require(entry["user"]["id"].string)
+                let shown = JSON(try await app.send(.GET, "/api/v1/users/\(id)", token: token))["data"]
+                let listed = try #require(entry["user"].value as? [String: Any])
+                let single = try #require(shown.value as? [String: Any])
+                let canonical = { (object: [String: Any]) in try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
+                #expect(try canonical(listed) == canonical(single), "\(listed) vs \(single)")
+            }
+            #expect(all["data"].array.contains { $0["user"]["manager_id"].string == nil })
             let sales = JSON(try await app.send(.GET, "/api/v1/users/overdue?department=Sales", token: token))
             #expect(Set(sales["data"].array.compactMap { $0["user"]["first_name"].string }) == ["Bob", "Carol"])
             let reports = JSON(try await app.send(.GET, "/api/v1/users/overdue?manager_id=\(manager.id!)", token: token))
