@@ -1,3 +1,4 @@
+import Crypto
 import FluentKit
 import Foundation
 import NIOConcurrencyHelpers
@@ -116,8 +117,13 @@ extension Database {
     /// The rows of a hand-written query, each made by `read` from a `PlainRow`, for work that reads a million rows
     /// (exports, tracking, the overdue list). Rows are read as they arrive, on the connection's own thread: for SQLite
     /// that is its database thread, beside the event loop rather than on it.
+    ///
+    /// `prepared`: on PostgreSQL the statement is prepared once per connection and its plan kept (a generic plan after
+    /// PostgreSQL's first few), for a query whose text does not vary with its values (lists bound as one array,
+    /// `= ANY(…)`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
+    /// PostgreSQL's CPU under the overdue list.
     func plainRows<Row: Sendable>(
-        _ query: SQLQueryString, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
+        _ query: SQLQueryString, prepared: Bool = false, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
     ) async throws -> [Row] {
         let (text, binds) = sql.serialize(query)
         if let sqlite = self as? any SQLiteDatabase {
@@ -138,7 +144,21 @@ extension Database {
             }
         }
         if let postgres = self as? any PostgresDatabase, let bindings = PostgresBindings(plain: binds) {
-            postgres.logger.debug("Executing query", metadata: ["sql": .string(text)])
+            postgres.logger.debug("Executing query", metadata: ["sql": .string(text), "prepared": .stringConvertible(prepared)])
+            if prepared {
+                let statement = PreparedPlainStatement(bindings: bindings)
+                return try await postgres.withConnection { connection in
+                    connection.eventLoop.makeFutureWithTask {
+                        try await PreparedPlainStatement.$text.withValue(text) {
+                            var rows: [Row] = []
+                            for try await row in try await connection.execute(statement, logger: connection.logger) {
+                                rows.append(try PlainRow.read(PlainRow(postgres: row), with: read))
+                            }
+                            return rows
+                        }
+                    }
+                }.get()
+            }
             let gathered = NIOLockedValueBox<[Row]>([])
             _ = try await postgres.withConnection { connection in
                 connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: connection.logger) { row in
@@ -150,6 +170,25 @@ extension Database {
         }
         return try await sql.raw(query).all().map { try PlainRow.read(PlainRow(sql: $0), with: read) }
     }
+}
+
+/// A statement PostgresNIO prepares once per connection under its name: its text is the task's (`$text`), read by
+/// PostgresNIO's `execute` for the one call, and its name a digest of the text, so one text is one statement on every
+/// connection however many places run it.
+private struct PreparedPlainStatement: PostgresPreparedStatement {
+    @TaskLocal static var text = ""
+
+    static var sql: String {
+        // Read outside `$text.withValue` it would prepare an empty statement and answer no rows: a programming error.
+        assert(!text.isEmpty, "PreparedPlainStatement read outside its task-local text")
+        return text
+    }
+    static var name: String { "bulwark_" + SHA256.hash(data: Data(sql.utf8)).prefix(12).hexString }
+
+    let bindings: PostgresBindings
+
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
 extension PostgresBindings {

@@ -69,7 +69,7 @@ struct OverdueService: Sendable {
                   AND o.due_at < \(bind: now) AND oc.status IN ('active', 'completed')
                   AND (o.due_at < e.due_at OR (o.due_at = e.due_at AND o.id < e.id))\(unsafeRaw: keepProbe))
             ORDER BY e.due_at, e.user_id LIMIT \(bind: page.perPage) OFFSET \(bind: page.offset)
-            """) { try $0.next(UUID.self) }
+            """, prepared: true) { try $0.next(UUID.self) }
         let meta = PaginationMeta(page: page.page, perPage: page.perPage, total: total.count, estimated: total.estimated)
         guard !userIDs.isEmpty else { return PageResult(items: [], meta: meta) }
         // The page's people and their overdue assignments in one query of plain rows with only what is shown (as Fluent
@@ -77,16 +77,19 @@ struct OverdueService: Sendable {
         // page's people lead (their index); on SQLite the client and due filters are kept off their indexes ("+"),
         // which without statistics it would otherwise walk: every open assignment of the client. A person whose last
         // overdue assignment was completed since the walk above has no row here and leaves the page.
-        let plain = db.sql.dialect.name == "sqlite" ? "+" : ""
+        let sqlite = db.sql.dialect.name == "sqlite"
+        let plain = sqlite ? "+" : ""
+        // One array bind on PostgreSQL keeps the statement's text the same whatever the page's size, so it is prepared once.
+        let onPage: SQLQueryString = sqlite ? "e.user_id IN (\(binds: userIDs))" : "e.user_id = ANY(\(bind: userIDs))"
         let itemRows = try await db.plainRows("""
             SELECT \(UserResponse.plainColumns("u")), e.id, e.campaign_id, c.name AS campaign_name, e.module_id,
                    m.title AS module_title, e.due_at, e.progress
             FROM training_enrollments e JOIN users u ON u.id = e.user_id JOIN training_campaigns c ON c.id = e.campaign_id
                  JOIN training_modules m ON m.id = e.module_id
-            WHERE e.user_id IN (\(binds: userIDs)) AND \(unsafeRaw: plain)e.client_id = \(bind: clientID)
+            WHERE \(onPage) AND \(unsafeRaw: plain)e.client_id = \(bind: clientID)
               AND e.status <> 'completed' AND \(unsafeRaw: plain)e.due_at < \(bind: now) AND c.status IN ('active', 'completed')
             ORDER BY e.due_at, e.id
-            """) { row in
+            """, prepared: true) { row in
             let user = try UserResponse(plain: &row)
             let (id, campaignID, campaignName, moduleID, moduleTitle): (UUID, UUID, String, UUID, String) =
                 try (row.next(), row.next(), row.next(), row.next(), row.next())

@@ -69,4 +69,41 @@ import Testing
             }
         }
     }
+
+    /// A prepared statement is named after its text: two texts never share one, the same text answers for new values,
+    /// and a list bound as one array keeps the text the same whatever its length.
+    @Test func preparedStatementsAnswerForTheirOwnTextAndValues() async throws {
+        try await withBulwark { app in
+            let tenant = try await Factory.tenant(app)
+            let ada = try await Factory.user(app, in: tenant, email: "ada@example.com", firstName: "Ada", lastName: "Lovelace")
+            let grace = try await Factory.user(app, in: tenant, email: "grace@example.com", firstName: "Grace", lastName: "Hopper")
+            let sqlite = app.db.sql.dialect.name == "sqlite"
+            func names(_ ids: [UUID]) async throws -> [String] {
+                let among: SQLQueryString = sqlite ? "id IN (\(binds: ids))" : "id = ANY(\(bind: ids))"
+                return try await app.db.plainRows("SELECT first_name FROM users WHERE \(among) ORDER BY first_name", prepared: true) {
+                    try $0.next(String.self)
+                }
+            }
+            func email(_ id: UUID) async throws -> [String] {
+                try await app.db.plainRows("SELECT email FROM users WHERE id = \(bind: id)", prepared: true) { try $0.next(String.self) }
+            }
+            for _ in 0..<3 {
+                #expect(try await names([ada.id!]) == ["Ada"])
+                #expect(try await email(grace.id!) == ["grace@example.com"])
+                #expect(try await names([ada.id!, grace.id!]) == ["Ada", "Grace"])
+                #expect(try await email(ada.id!) == ["ada@example.com"])
+                #expect(try await names([UUID()]) == [])
+            }
+            // Many at once, on several connections: each gets its own answer.
+            let answers = try await withThrowingTaskGroup(of: (String, [String]).self) { group in
+                for index in 0..<16 {
+                    let person = index.isMultiple(of: 2) ? ada : grace
+                    group.addTask { (person.email, try await email(person.id!)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 16)
+            for (expected, answer) in answers { #expect(answer == [expected]) }
+        }
+    }
 }
