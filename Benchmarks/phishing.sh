@@ -110,10 +110,17 @@ share=""
 echo "sent $sent in ${send_seconds}s (launch ${launch_seconds}s) = $rate msg/s$share; sink received $received"
 
 sql "select token from phishing_simulations" > "$work/tokens.txt"
+# BENCH_PERF_DIR=dir records the server with perf (linux-perf) during each tracking run: dir/open.data, dir/click.data.
 measure() {
   local name="$1" path="$2"
+  local recorder=""
+  if [ -n "${BENCH_PERF_DIR:-}" ]; then
+    (sleep 3; perf record -F 999 -g -p "$server" -o "$BENCH_PERF_DIR/$name.data" -- sleep 8 >/dev/null 2>&1) &
+    recorder=$!
+  fi
   TOKENS_FILE="$work/tokens.txt" TRACK_PREFIX="$path" wrk -t2 -c32 -d"${duration}s" --latency -s "$root/Benchmarks/random_token.lua" \
     "http://127.0.0.1:$port" > "$work/$name.txt"
+  if [ -n "$recorder" ]; then wait "$recorder"; fi
 }
 wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$port/health" > "$work/health.txt"
 measure open /api/phishing/track/open/
