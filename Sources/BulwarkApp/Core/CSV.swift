@@ -97,7 +97,7 @@ enum CSV {
 
     /// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with a quote.
     static func line(_ cells: [String]) -> String {
-        var writer = Writer()
+        var writer = Writer(columns: cells.count)
         append(cells, to: &writer)
         return String(decoding: writer.bytes, as: UTF8.self)
     }
@@ -112,6 +112,13 @@ enum CSV {
     struct Writer {
         private(set) var bytes: [UInt8] = []
         private var cellsInLine = 0
+        /// Cells every line must have (the header's), checked in debug builds: a cell left out shifts every later
+        /// column under the wrong heading.
+        let columns: Int?
+
+        init(columns: Int? = nil) {
+            self.columns = columns
+        }
 
         private mutating func separate() {
             if cellsInLine > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -169,6 +176,7 @@ enum CSV {
         }
 
         mutating func endLine() {
+            assert(columns == nil || cellsInLine == columns, "a CSV line of \(cellsInLine) cells under \(columns ?? 0) headings")
             bytes.append(contentsOf: [0x0D, 0x0A])
             cellsInLine = 0
         }

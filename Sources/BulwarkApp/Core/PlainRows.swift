@@ -80,10 +80,14 @@ struct PlainRow {
         count = sqlite.count
     }
 
-    fileprivate init(sql row: any SQLRow) {
+    fileprivate init(sql row: any SQLRow) throws {
         postgres = nil
         sqlite = []
         let names = row.allColumns
+        // Read by name on this path: a name selected twice would read the first column twice.
+        guard Set(names).count == names.count else {
+            throw PlainRowMismatch(description: "The query selects a column name twice (\(names.joined(separator: ", "))); alias one.")
+        }
         sql = (row, names)
         count = names.count
     }
@@ -146,18 +150,15 @@ extension Database {
         if let postgres = self as? any PostgresDatabase, let bindings = PostgresBindings(plain: binds) {
             postgres.logger.debug("Executing query", metadata: ["sql": .string(text), "prepared": .stringConvertible(prepared)])
             if prepared {
-                let statement = PreparedPlainStatement(bindings: bindings)
-                return try await postgres.withConnection { connection in
-                    connection.eventLoop.makeFutureWithTask {
-                        try await PreparedPlainStatement.$text.withValue(text) {
-                            var rows: [Row] = []
-                            for try await row in try await connection.execute(statement, logger: connection.logger) {
-                                rows.append(try PlainRow.read(PlainRow(postgres: row), with: read))
-                            }
-                            return rows
-                        }
-                    }
-                }.get()
+                let shape = PreparedPlainStatement.Shape(text: text, types: binds.compactMap { ($0 as? any PostgresDynamicTypeEncodable)?.psqlType })
+                do {
+                    return try await postgres.preparedRows(PreparedPlainStatement(bindings: bindings), shape: shape, read)
+                } catch let error as PSQLError {
+                    // PostgresNIO keeps a failed prepare under its name for the connection's life (a lock timeout, a
+                    // column type a migration changed): that connection was closed, and this once the query runs as
+                    // an unprepared one on another.
+                    postgres.logger.warning("Prepared query failed; ran it unprepared", metadata: ["error": .string(String(reflecting: error))])
+                }
             }
             let gathered = NIOLockedValueBox<[Row]>([])
             _ = try await postgres.withConnection { connection in
@@ -168,22 +169,63 @@ extension Database {
             }.get()
             return gathered.withLockedValue { $0 }
         }
-        return try await sql.raw(query).all().map { try PlainRow.read(PlainRow(sql: $0), with: read) }
+        return try await sql.raw(query).all().map { try PlainRow.read(try PlainRow(sql: $0), with: read) }
     }
 }
 
-/// A statement PostgresNIO prepares once per connection under its name: its text is the task's (`$text`), read by
-/// PostgresNIO's `execute` for the one call, and its name a digest of the text, so one text is one statement on every
-/// connection however many places run it.
-private struct PreparedPlainStatement: PostgresPreparedStatement {
-    @TaskLocal static var text = ""
-
-    static var sql: String {
-        // Read outside `$text.withValue` it would prepare an empty statement and answer no rows: a programming error.
-        assert(!text.isEmpty, "PreparedPlainStatement read outside its task-local text")
-        return text
+extension PostgresDatabase {
+    fileprivate func preparedRows<Row: Sendable>(
+        _ statement: PreparedPlainStatement, shape: PreparedPlainStatement.Shape, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
+    ) async throws -> [Row] {
+        try await withConnection { connection in
+            connection.eventLoop.makeFutureWithTask {
+                try await PreparedPlainStatement.$shape.withValue(shape) {
+                    do {
+                        var rows: [Row] = []
+                        for try await row in try await connection.execute(statement, logger: connection.logger) {
+                            rows.append(try PlainRow.read(PlainRow(postgres: row), with: read))
+                        }
+                        return rows
+                    } catch let error as PSQLError {
+                        // The pool drops a closed connection, and with it the failed statement it would keep.
+                        try? await connection.close()
+                        throw error
+                    }
+                }
+            }
+        }.get()
     }
-    static var name: String { "bulwark_" + SHA256.hash(data: Data(sql.utf8)).prefix(12).hexString }
+}
+
+/// A statement PostgresNIO prepares once per connection under its name: its text and its binds' types are the task's
+/// (`$shape`), read by PostgresNIO's `execute` for the one call, and its name a digest of both, so one shape is one
+/// statement on every connection however many places run it. The types are those the values are sent as: left to
+/// PostgreSQL, a parameter it inferred as `int4` would be sent an `int8`.
+fileprivate struct PreparedPlainStatement: PostgresPreparedStatement {
+    struct Shape: Sendable {
+        let text: String
+        let types: [PostgresDataType]
+        let name: String
+
+        init(text: String, types: [PostgresDataType]) {
+            self.text = text
+            self.types = types
+            let described = text + "\u{0}" + types.map { String($0.rawValue) }.joined(separator: ",")
+            name = "bulwark_" + SHA256.hash(data: Data(described.utf8)).prefix(12).hexString
+        }
+    }
+
+    @TaskLocal static var shape: Shape?
+
+    private static var current: Shape {
+        // Read outside `$shape.withValue` it would prepare an empty statement and answer no rows.
+        guard let shape else { preconditionFailure("PreparedPlainStatement read outside its task-local shape") }
+        return shape
+    }
+
+    static var sql: String { current.text }
+    static var name: String { current.name }
+    static var bindingDataTypes: [PostgresDataType] { current.types }
 
     let bindings: PostgresBindings
 

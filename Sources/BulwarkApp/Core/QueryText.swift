@@ -10,7 +10,8 @@ extension Request {
             guard let values = decoded.values else { return query[String.self, at: name] }
             return values[name]
         }
-        let values = url.query.flatMap { try? URLEncodedFormDecoder().decode([String: String].self, from: $0) } ?? (url.query == nil ? [:] : nil)
+        // The decoder `query` itself uses, so both read the same however the application configures it.
+        let values = url.query == nil ? [:] : try? ContentConfiguration.global.requireURLDecoder().decode([String: String].self, from: url)
         storage[DecodedQueryKey.self] = DecodedQuery(values: values)
         guard let values else { return query[String.self, at: name] }
         return values[name]

@@ -34,7 +34,7 @@ enum ExportStream {
                     pending = page.rows.isEmpty || page.cursor == nil ? nil : Task { [cursor = page.cursor] in try await nextPage(cursor) }
                     var chunk: [UInt8] = []
                     if format == .csv {
-                        var csv = CSV.Writer()
+                        var csv = CSV.Writer(columns: header.count)
                         for row in page.rows {
                             csvLine(row, &csv)
                             csv.endLine()

@@ -82,7 +82,7 @@ struct OverdueService: Sendable {
         // One array bind on PostgreSQL keeps the statement's text the same whatever the page's size, so it is prepared once.
         let onPage: SQLQueryString = sqlite ? "e.user_id IN (\(binds: userIDs))" : "e.user_id = ANY(\(bind: userIDs))"
         let itemRows = try await db.plainRows("""
-            SELECT \(UserResponse.plainColumns("u")), e.id, e.campaign_id, c.name AS campaign_name, e.module_id,
+            SELECT \(UserResponse.plainColumns("u")), e.id AS enrollment_id, e.campaign_id, c.name AS campaign_name, e.module_id,
                    m.title AS module_title, e.due_at, e.progress
             FROM training_enrollments e JOIN users u ON u.id = e.user_id JOIN training_campaigns c ON c.id = e.campaign_id
                  JOIN training_modules m ON m.id = e.module_id

@@ -65,7 +65,18 @@ import Testing
             await #expect(throws: (any Error).self) {
                 _ = try await app.db.plainRows(
                     "SELECT id FROM users WHERE id = \(bind: person.id!) AND COALESCE(\(bind: nothing), first_name) = 'Grace'"
-            ) { try ($0.next(UUID.self), $0.next(String.self)) }
+                ) { try ($0.next(UUID.self), $0.next(String.self)) }
+            }
+            // Read by name on this path, a name selected twice is refused (it would read the first column twice); by
+            // position (SQLite, PostgreSQL's direct path) both columns are read as they are.
+            let twice: SQLQueryString = """
+                SELECT u.id, o.id FROM users u JOIN users o ON o.id = u.id
+                WHERE u.id = \(bind: person.id!) AND COALESCE(\(bind: nothing), u.first_name) = 'Grace'
+                """
+            if app.db.sql.dialect.name == "sqlite" {
+                #expect(try await app.db.plainRows(twice) { try ($0.next(UUID.self), $0.next(UUID.self)) }.count == 1)
+            } else {
+                await #expect(throws: PlainRowMismatch.self) { _ = try await app.db.plainRows(twice) { try ($0.next(UUID.self), $0.next(UUID.self)) } }
             }
         }
     }
@@ -104,6 +115,22 @@ import Testing
             }
             #expect(answers.count == 16)
             for (expected, answer) in answers { #expect(answer == [expected]) }
+        }
+    }
+
+    /// PostgresNIO keeps a failed prepare for the connection's life: after a column changes type under a prepared
+    /// statement ("cached plan must not change result type"), the query still answers (unprepared, on a fresh connection).
+    @Test func aStatementWhoseTableChangedStillAnswers() async throws {
+        try await withBulwark { app in
+            guard app.db.sql.dialect.name != "sqlite" else { return }
+            let table = "plain_probe_\(UInt32.random(in: 0...UInt32.max))"
+            try await app.db.sql.raw("CREATE TABLE \(unsafeRaw: table) (v int4)").run()
+            try await app.db.sql.raw("INSERT INTO \(unsafeRaw: table) VALUES (7)").run()
+            let select: SQLQueryString = "SELECT v FROM \(unsafeRaw: table) WHERE v IS NOT NULL OR \(bind: 1) = 1"
+            for _ in 0..<20 { #expect(try await app.db.plainRows(select, prepared: true) { try $0.next(Int.self) } == [7]) }
+            try await app.db.sql.raw("ALTER TABLE \(unsafeRaw: table) ALTER COLUMN v TYPE text").run()
+            for _ in 0..<20 { #expect(try await app.db.plainRows(select, prepared: true) { try $0.next(String.self) } == ["7"]) }
+            try await app.db.sql.raw("DROP TABLE \(unsafeRaw: table)").run()
         }
     }
 }
