@@ -98,13 +98,9 @@ enum CSV {
     /// One CSV line. Cells that a spreadsheet would run as a formula are prefixed with a quote.
     static func line(_ cells: [String]) -> String {
         var writer = Writer(columns: cells.count)
-        append(cells, to: &writer)
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    static func append(_ cells: [String], to writer: inout Writer) {
         for cell in cells { writer.text(cell) }
         writer.endLine()
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// Lines written cell by cell into one buffer (an export's page): ids, numbers and times go in as bytes, without a

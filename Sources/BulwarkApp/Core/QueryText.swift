@@ -6,14 +6,16 @@ extension Request {
     /// whole query string, 6% of a list's CPU). A query string that does not decode as plain name=value pairs (arrays,
     /// nested keys) is read parameter by parameter, as before.
     func queryText(_ name: String) -> String? {
-        if let decoded = storage[DecodedQueryKey.self] {
-            guard let values = decoded.values else { return query[String.self, at: name] }
-            return values[name]
+        let decoded: DecodedQuery
+        if let known = storage[DecodedQueryKey.self] {
+            decoded = known
+        } else {
+            // The decoder `query` itself uses, so both read the same however the application configures it.
+            decoded = DecodedQuery(values: url.query == nil
+                ? [:] : try? ContentConfiguration.global.requireURLDecoder().decode([String: String].self, from: url))
+            storage[DecodedQueryKey.self] = decoded
         }
-        // The decoder `query` itself uses, so both read the same however the application configures it.
-        let values = url.query == nil ? [:] : try? ContentConfiguration.global.requireURLDecoder().decode([String: String].self, from: url)
-        storage[DecodedQueryKey.self] = DecodedQuery(values: values)
-        guard let values else { return query[String.self, at: name] }
+        guard let values = decoded.values else { return query[String.self, at: name] }
         return values[name]
     }
 }
