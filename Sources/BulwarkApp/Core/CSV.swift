@@ -157,13 +157,7 @@ enum CSV {
                 return
             }
             separate()
-            let start = bytes.count
-            var rest = value
-            repeat {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
-                rest /= 10
-            } while rest > 0
-            bytes[start...].reverse()
+            bytes.appendDecimal(value)
         }
 
         mutating func time(_ value: Date?) {

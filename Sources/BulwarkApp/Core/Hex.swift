@@ -17,6 +17,22 @@ extension Sequence where Element == UInt8 {
     }
 }
 
+extension Array where Element == UInt8 {
+    /// The decimal digits of `value` (a minus sign first when it is negative), at least `minimumDigits` of them with
+    /// zeros in front: JSON numbers, CSV cells and timestamps are written into bytes without a string each.
+    mutating func appendDecimal<I: BinaryInteger>(_ value: I, minimumDigits: Int = 1) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        let start = count
+        var magnitude = value.magnitude
+        repeat {
+            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        while count - start < minimumDigits { append(UInt8(ascii: "0")) }
+        self[start...].reverse()
+    }
+}
+
 extension UUID {
     /// `uuidString.lowercased()`, the form every response uses, without `uuid_unparse`'s printf.
     var lowercasedString: String {

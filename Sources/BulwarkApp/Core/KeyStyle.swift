@@ -77,16 +77,7 @@ enum ISO8601 {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func digits(_ value: Int32, width: Int) {
-            let start = bytes.count
-            var rest = max(value, 0)
-            repeat {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
-                rest /= 10
-            } while rest > 0
-            while bytes.count - start < width { bytes.append(UInt8(ascii: "0")) }
-            bytes[start...].reverse()
-        }
+        func digits(_ value: Int32, width: Int) { bytes.appendDecimal(max(value, 0), minimumDigits: width) }
         digits(parts.tm_year + 1900, width: 4)
         bytes.append(UInt8(ascii: "-"))
         digits(parts.tm_mon + 1, width: 2)

@@ -80,17 +80,7 @@ final class WireJSONWriter {
 
     func bool(_ value: Bool) { bytes.append(contentsOf: value ? Self.trueBytes : Self.falseBytes) }
 
-    func integer<I: BinaryInteger>(_ value: I) {
-        if value == 0 { bytes.append(UInt8(ascii: "0")); return }
-        var magnitude = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var digits: [UInt8] = []
-        while magnitude > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
-            magnitude /= 10
-        }
-        bytes.append(contentsOf: digits.reversed())
-    }
+    func integer<I: BinaryInteger>(_ value: I) { bytes.appendDecimal(value) }
 
     /// Finite numbers only, as JSON allows; a whole number loses its ".0", as Foundation writes it.
     func number<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F, path: WireEncoder?, key: (any CodingKey)?) throws {

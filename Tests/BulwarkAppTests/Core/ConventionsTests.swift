@@ -140,6 +140,20 @@ import VaporTesting
         #expect(CSV.line(["plain", "-2"]) == "plain,'-2\r\n")
     }
 
+    /// The one decimal writer behind JSON numbers, CSV cells and timestamps writes what `String` writes.
+    @Test func decimalsAreWhatTheirTextIs() {
+        for value in [0, 7, -7, 10, 1_234_567, Int.max, Int.min] {
+            var bytes: [UInt8] = [UInt8(ascii: "x")]
+            bytes.appendDecimal(value)
+            #expect(String(decoding: bytes, as: UTF8.self) == "x" + String(value))
+        }
+        var wide: [UInt8] = []
+        wide.appendDecimal(UInt64.max)
+        wide.appendDecimal(Int32(5), minimumDigits: 4)
+        wide.appendDecimal(Int32(12_345), minimumDigits: 2)
+        #expect(String(decoding: wide, as: UTF8.self) == String(UInt64.max) + "0005" + "12345")
+    }
+
     /// Typed cells write what their text would: ids lowercase, times as `ISO8601.string`, numbers in decimal (a negative
     /// one neutralised like any text opening with a minus), nil as an empty cell.
     @Test func typedCellsWriteWhatTheirTextWould() {
