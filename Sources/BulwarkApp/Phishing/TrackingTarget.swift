@@ -54,7 +54,6 @@ struct TrackingTarget: Sendable {
     /// The simulations some tokens name, in one indexed query.
     static func find(tokens: [String], on db: any Database) async throws -> [String: TrackingTarget] {
         guard !tokens.isEmpty else { return [:] }
-        var found: [String: TrackingTarget] = [:]
         let targets = try await db.plainRows("""
             SELECT s.token, s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
                    c.status, c.tracking_base_url, c.training_module_id
@@ -67,8 +66,8 @@ struct TrackingTarget: Sendable {
                 templateID: row.next(), token: token, sentAt: row.next(), campaignStatus: row.next(),
                 trackingBaseURL: row.next(), trainingModuleID: row.next())
         }
-        for target in targets { found[target.token] = target }
-        return found
+        // Tokens are unique (an index says so): one target each.
+        return Dictionary(targets.map { ($0.token, $0) }, uniquingKeysWith: { _, last in last })
     }
 }
 

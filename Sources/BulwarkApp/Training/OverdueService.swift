@@ -60,7 +60,8 @@ struct OverdueService: Sendable {
         // second a page at 200,000 people); "OFFSET 0" keeps it a per-row probe there (SQLite needs no such hint and
         // accepts no OFFSET without LIMIT).
         let now = self.now
-        let keepProbe = db.sql.dialect.name == "sqlite" ? "" : " OFFSET 0"
+        let sqlite = db.sql.dialect.name == "sqlite"
+        let keepProbe = sqlite ? "" : " OFFSET 0"
         let userIDs = try await db.plainRows("""
             SELECT e.user_id \(from)
               AND NOT EXISTS (
@@ -77,7 +78,6 @@ struct OverdueService: Sendable {
         // page's people lead (their index); on SQLite the client and due filters are kept off their indexes ("+"),
         // which without statistics it would otherwise walk: every open assignment of the client. A person whose last
         // overdue assignment was completed since the walk above has no row here and leaves the page.
-        let sqlite = db.sql.dialect.name == "sqlite"
         let plain = sqlite ? "+" : ""
         // One array bind on PostgreSQL keeps the statement's text the same whatever the page's size, so it is prepared once.
         let onPage: SQLQueryString = sqlite ? "e.user_id IN (\(binds: userIDs))" : "e.user_id = ANY(\(bind: userIDs))"
