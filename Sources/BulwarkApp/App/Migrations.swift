@@ -36,5 +36,6 @@ enum Migrations {
         UpdatePhishingCampaignsForLaunchWalk(),
         DropUsersClientNamesIndex(),
         CreateUserChangeIndex(),
+        CreateSimulationResultsIndexes(),
     ] }
 }

@@ -122,9 +122,9 @@ extension Database {
     /// (exports, tracking, the overdue list). Rows are read as they arrive, on the connection's own thread: for SQLite
     /// that is its database thread, beside the event loop rather than on it.
     ///
-    /// `prepared`: on PostgreSQL the statement is prepared once per connection and its plan kept (a generic plan after
-    /// PostgreSQL's first few), for a query whose text does not vary with its values (lists bound as one array,
-    /// `= ANY(…)`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
+    /// `prepared`: on PostgreSQL the statement is prepared once per connection and its one generic plan kept (sessions
+    /// start with `plan_cache_mode=force_generic_plan`), for a query whose text does not vary with its values (lists
+    /// bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
     /// PostgreSQL's CPU under the overdue list.
     func plainRows<Row: Sendable>(
         _ query: SQLQueryString, prepared: Bool = false, _ read: @escaping @Sendable (inout PlainRow) throws -> Row

@@ -171,3 +171,22 @@ struct UpdatePhishingCampaignsAddServedAt: AsyncMigration {
         try await database.schema(PhishingCampaign.schema).deleteField("served_at").update()
     }
 }
+
+/// Indexes a campaign's results in the order they are listed (by name), so a page of a million-person campaign is an
+/// index walk, not a sort of the whole campaign; and by stage, then name, for a page of one status (the index by stage
+/// alone it replaces made SQLite walk the whole campaign by name for a status nobody had reached).
+struct CreateSimulationResultsIndexes: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.createIndex(on: Simulation.schema, name: "phishing_simulations_campaign_name_idx",
+                                       columns: ["campaign_id", "last_name", "first_name", "id"])
+        try await database.createIndex(on: Simulation.schema, name: "phishing_simulations_campaign_stage_name_idx",
+                                       columns: ["campaign_id", "stage", "last_name", "first_name", "id"])
+        try await database.dropIndex("phishing_simulations_campaign_idx")
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.createIndex(on: Simulation.schema, name: "phishing_simulations_campaign_idx", columns: ["campaign_id", "stage"])
+        try await database.dropIndex("phishing_simulations_campaign_stage_name_idx")
+        try await database.dropIndex("phishing_simulations_campaign_name_idx")
+    }
+}

@@ -49,8 +49,11 @@ struct PhishingResultsController: RouteCollection {
         var errors = FieldErrors()
         let filter = Filter(req, errors: &errors)
         try errors.throwIfAny()
+        let keyset = Keyset<Simulation>(columns: [("last_name", { .text($0.lastName) }), ("first_name", { .text($0.firstName) }),
+                                                  ("id", { .id($0.id!) })], descending: false)
+        let cursor = try keyset.cursor(from: req)
         let query = filter.query(campaignID: campaign.id!, on: req.db)
-        let (items, meta) = try await query.sort(\.$lastName).sort(\.$firstName).sort(\.$id).pageOfModels(page)
+        let (items, meta) = try await query.pageOfModels(page, keyset: keyset, cursor: cursor)
         return try req.envelope(items.map(SimulationResponse.init), pagination: meta)
     }
 

@@ -28,22 +28,23 @@ struct SendOutcome: Sendable {
     /// Writes a batch of outcomes in the writer's transaction: the simulations, and one event each.
     /// Rows are updated in id order (as a cancel locks them), so concurrent writers and cancels never deadlock.
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
-        var insert = db.sql.insert(into: PhishingEvent.schema)
-            .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "is_bot", "details")
         let outcomes = outcomes.sorted(by: { UUID.byteOrder($0.simulationID, $1.simulationID) })
         try await Simulation.lockInIDOrder(outcomes.map(\.simulationID), on: db)
         // Messages that went out, whatever happened to their rows meanwhile (a cancel after the message left), in one
         // statement: one per message kept the group commit's transaction, which each connection waits for, longer.
         let sent = outcomes.filter { $0.outcome == .sent }
         if !sent.isEmpty {
-            let values = SQLList(sent.map { SQLGroupExpression([SQLBind($0.simulationID), SQLBind($0.at)] as [any SQLExpression]) })
-            try await db.sql.raw("""
-                WITH v(id, sent_at) AS (VALUES \(values))
+            var values = BoundRows(count: sent.count, on: db)
+            values.add(sent.map(\.simulationID))
+            values.add(sent.map(\.at))
+            try await db.plainRun("""
+                WITH v(id, sent_at) AS (\(values.table))
                 UPDATE phishing_simulations SET send_status = 'sent', sent_at = v.sent_at, error = NULL,
                     stage = CASE WHEN phishing_simulations.stage < 1 THEN 1 ELSE phishing_simulations.stage END, claimed_by = NULL
                 FROM v WHERE phishing_simulations.id = v.id
-                """).run()
+                """, prepared: true)
         }
+        var events: [TrackingEvent] = []
         for result in outcomes {
             let kind: String
             let error: String?
@@ -71,10 +72,11 @@ struct SendOutcome: Sendable {
                     WHERE id = \(bind: result.simulationID) AND send_status = 'sending' AND claimed_by = \(bind: result.worker)
                     """).run()
             }
-            insert = insert.values(SQLBind(result.eventID), SQLBind(result.simulationID), SQLBind(result.campaignID),
-                                   SQLBind(result.clientID), SQLBind(kind), SQLBind(result.at), SQLBind(false), SQLBind(error))
+            events.append(TrackingEvent(
+                id: result.eventID, simulationID: result.simulationID, campaignID: result.campaignID, clientID: result.clientID,
+                kind: kind, occurredAt: result.at, ip: nil, userAgent: nil, botReason: nil, details: error))
         }
-        try await insert.ignoringConflicts(with: ["id"]).run()
+        try await PhishingEvent.insert(events, on: db)
     }
 }
 

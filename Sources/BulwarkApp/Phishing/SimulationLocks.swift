@@ -9,9 +9,10 @@ extension Simulation {
     static func lockInIDOrder(_ ids: [UUID], on db: any Database) async throws {
         guard db.sql.dialect.name == "postgresql", !ids.isEmpty else { return }
         let ordered = Set(ids).sorted(by: UUID.byteOrder)
-        try await db.sql.raw("""
-            SELECT id FROM phishing_simulations WHERE id IN (\(SQLList(ordered.map { SQLBind($0) })))
-            ORDER BY id FOR NO KEY UPDATE
-            """).run()
+        // One array bind: the statement is prepared once and probes the primary key (an `IN` list of 2,000 binds was
+        // parsed and planned for every batch).
+        _ = try await db.plainRows("""
+            SELECT id FROM phishing_simulations WHERE id = ANY(\(bind: ordered)) ORDER BY id FOR NO KEY UPDATE
+            """, prepared: true) { try $0.next(UUID.self) }
     }
 }

@@ -121,8 +121,8 @@ enum TrackingEventWriter {
     static func resolve(_ hits: [TrackingHit], detector: BotDetector, on db: any Database) async throws -> [Resolved] {
         var targets: [String: TrackingTarget] = [:]
         let tokens = Array(Set(hits.map(\.token)))
-        for start in stride(from: 0, to: tokens.count, by: 500) {
-            let found = try await TrackingTarget.find(tokens: Array(tokens[start..<min(start + 500, tokens.count)]), on: db)
+        for start in stride(from: 0, to: tokens.count, by: 2_000) {
+            let found = try await TrackingTarget.find(tokens: Array(tokens[start..<min(start + 2_000, tokens.count)]), on: db)
             targets.merge(found.filter { recordingStatuses.contains($0.value.campaignStatus) }) { $1 }
         }
         return hits.compactMap { hit in
@@ -141,16 +141,7 @@ enum TrackingEventWriter {
         // the order every writer of them uses, so concurrent batches and cancels cannot deadlock.
         let events = events.sorted { UUID.byteOrder($0.simulationID, $1.simulationID) }
         try await Simulation.lockInIDOrder(events.map(\.simulationID), on: db)
-        var insert = db.sql.insert(into: PhishingEvent.schema)
-            .columns("id", "simulation_id", "campaign_id", "client_id", "kind", "occurred_at", "ip", "user_agent", "is_bot",
-                     "bot_reason", "details")
-        for event in events {
-            insert = insert.values(SQLBind(event.id), SQLBind(event.simulationID), SQLBind(event.campaignID), SQLBind(event.clientID),
-                                   SQLBind(event.kind), SQLBind(event.occurredAt), SQLBind(event.ip), SQLBind(event.userAgent),
-                                   SQLBind(event.botReason != nil), SQLBind(event.botReason), SQLBind(event.details))
-        }
-        // A replayed journal may hold events already stored.
-        try await insert.ignoringConflicts(with: ["id"]).run()
+        try await PhishingEvent.insert(events, on: db)
         try await recordProgress(of: events, on: db)
     }
 
@@ -182,20 +173,22 @@ enum TrackingEventWriter {
 
     /// One statement for the whole batch (it was one per event, each a round trip while the writer held the database).
     /// Stages only move forward and each timestamp keeps its first value; a simulation the batch changes nothing in
-    /// (a repeated open) is not rewritten. Every value is bound non-null (a stage's
-    /// flag decides whether its time is used) so PostgreSQL can type the VALUES list from its binds.
+    /// (a repeated open) is not rewritten. Every time is given (a stage's flag decides whether its time is used), so
+    /// each column is one array of one type.
     private static func recordProgress(of events: [TrackingEvent], on db: any Database) async throws {
         let rows = progress(of: events)
         guard !rows.isEmpty else { return }
-        let values = SQLList(rows.map { id, progress in
-            let any = progress.reportedAt ?? progress.openedAt!
-            return SQLGroupExpression([
-                SQLBind(id), SQLBind(progress.stage), SQLBind(progress.openedAt ?? any), SQLBind(progress.clickedAt ?? any),
-                SQLBind(progress.submittedAt ?? any), SQLBind(progress.reportedAt != nil ? 1 : 0), SQLBind(progress.reportedAt ?? any),
-            ] as [any SQLExpression])
-        })
-        try await db.sql.raw("""
-            WITH v(id, stage, opened_at, clicked_at, submitted_at, reported, reported_at) AS (VALUES \(values))
+        let anyTime = rows.map { $0.1.reportedAt ?? $0.1.openedAt! }
+        var values = BoundRows(count: rows.count, on: db)
+        values.add(rows.map(\.0))
+        values.add(rows.map(\.1.stage))
+        values.add(zip(rows, anyTime).map { $0.1.openedAt ?? $1 })
+        values.add(zip(rows, anyTime).map { $0.1.clickedAt ?? $1 })
+        values.add(zip(rows, anyTime).map { $0.1.submittedAt ?? $1 })
+        values.add(rows.map { $0.1.reportedAt != nil ? 1 : 0 })
+        values.add(zip(rows, anyTime).map { $0.1.reportedAt ?? $1 })
+        try await db.plainRun("""
+            WITH v(id, stage, opened_at, clicked_at, submitted_at, reported, reported_at) AS (\(values.table))
             UPDATE phishing_simulations SET
                 stage = CASE WHEN phishing_simulations.stage < v.stage THEN v.stage ELSE phishing_simulations.stage END,
                 opened_at = CASE WHEN v.stage >= 2 THEN COALESCE(phishing_simulations.opened_at, v.opened_at) ELSE phishing_simulations.opened_at END,
@@ -208,7 +201,35 @@ enum TrackingEventWriter {
                    OR (v.stage >= 3 AND phishing_simulations.clicked_at IS NULL)
                    OR (v.stage >= 4 AND phishing_simulations.submitted_at IS NULL)
                    OR (v.reported = 1 AND phishing_simulations.reported_at IS NULL))
-            """).run()
+            """, prepared: true)
+    }
+}
+
+extension PhishingEvent {
+    /// Stores a batch of events in one statement (the tracking journal's and the sender's); an event whose id is
+    /// stored already (a replayed journal, a write retried after its commit's answer was lost) is stored once.
+    static func insert(_ events: [TrackingEvent], on db: any Database) async throws {
+        guard !events.isEmpty else { return }
+        var rows = BoundRows(count: events.count, on: db)
+        rows.add(events.map(\.id))
+        rows.add(events.map(\.simulationID))
+        rows.add(events.map(\.campaignID))
+        rows.add(events.map(\.clientID))
+        rows.add(events.map(\.kind))
+        rows.add(events.map(\.occurredAt))
+        rows.add(events.map(\.ip))
+        rows.add(events.map(\.userAgent))
+        rows.add(events.map { $0.botReason != nil })
+        rows.add(events.map(\.botReason))
+        rows.add(events.map(\.details))
+        // `WHERE true`: SQLite would read `ON CONFLICT` as a join's `ON` after a bare `FROM v`.
+        try await db.plainRun("""
+            WITH v(id, simulation_id, campaign_id, client_id, kind, occurred_at, ip, user_agent, is_bot, bot_reason, details)
+                AS (\(rows.table))
+            INSERT INTO phishing_events (id, simulation_id, campaign_id, client_id, kind, occurred_at, ip, user_agent, is_bot,
+                                         bot_reason, details)
+            SELECT * FROM v WHERE true ON CONFLICT (id) DO NOTHING
+            """, prepared: true)
     }
 }
 

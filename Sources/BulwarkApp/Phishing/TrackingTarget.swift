@@ -51,15 +51,18 @@ struct TrackingTarget: Sendable {
         return try await lookup.value(for: token)
     }
 
-    /// The simulations some tokens name, in one indexed query.
+    /// The simulations some tokens name, in one query probing the token index once per token. (As `IN (…)` on
+    /// PostgreSQL, 500 tokens scanned the whole table once it held 30,000 simulations: 8 ms, against 2 ms.)
     static func find(tokens: [String], on db: any Database) async throws -> [String: TrackingTarget] {
         guard !tokens.isEmpty else { return [:] }
+        var asked = BoundRows(count: tokens.count, on: db)
+        asked.add(tokens)
         let targets = try await db.plainRows("""
+            WITH v(token) AS (\(asked.table))
             SELECT s.token, s.id, s.campaign_id, s.client_id, s.user_id, s.template_id, s.sent_at,
                    c.status, c.tracking_base_url, c.training_module_id
-            FROM phishing_simulations s JOIN phishing_campaigns c ON c.id = s.campaign_id
-            WHERE s.token IN (\(binds: tokens))
-            """) { row in
+            FROM v JOIN phishing_simulations s ON s.token = v.token JOIN phishing_campaigns c ON c.id = s.campaign_id
+            """, prepared: true) { row in
             let token: String = try row.next()
             return try TrackingTarget(
                 simulationID: row.next(), campaignID: row.next(), clientID: row.next(), userID: row.next(),

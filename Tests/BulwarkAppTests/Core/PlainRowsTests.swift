@@ -134,3 +134,54 @@ import Testing
         }
     }
 }
+
+/// `BoundRows` gives a batch to a statement as a table: arrays through `unnest` on PostgreSQL, `VALUES` on SQLite.
+@Suite struct BoundRowsTests {
+    /// Every kind of column, nulls among text, and text that is empty, quoted or beyond ASCII, read back in order.
+    @Test func rowsOfEveryKindReadBackAsGiven() async throws {
+        try await withBulwark { app in
+            let ids = [UUID(), UUID(), UUID()]
+            let times = [Date(timeIntervalSince1970: 1_700_000_000.25), Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 2_000_000_000)]
+            let texts = ["plain", "", "it's \"quoted\" — ünïcode 🎣"]
+            let optional: [String?] = [nil, "", "x"]
+            var rows = BoundRows(count: 3, on: app.db)
+            rows.add(ids)
+            rows.add(texts)
+            rows.add(optional)
+            rows.add(times)
+            rows.add([0, -7, Int.max])
+            rows.add([true, false, true])
+            let read = try await app.db.plainRows("""
+                WITH v(id, label, maybe, at, n, flag) AS (\(rows.table))
+                SELECT id, label, maybe, at, n, flag FROM v ORDER BY n
+                """, prepared: true) { row in
+                try (row.next(UUID.self), row.next(String.self), row.next(String?.self), row.next(Date.self), row.next(Int.self), row.next(Bool.self))
+            }
+            #expect(read.map(\.0) == [ids[1], ids[0], ids[2]])
+            #expect(read.map(\.1) == [texts[1], texts[0], texts[2]])
+            #expect(read.map(\.2) == [optional[1], optional[0], optional[2]])
+            #expect(zip(read.map(\.3), [times[1], times[0], times[2]]).allSatisfy { abs($0.timeIntervalSince($1)) < 0.001 })
+            #expect(read.map(\.4) == [-7, 0, Int.max])
+            #expect(read.map(\.5) == [false, true, true])
+        }
+    }
+
+    /// The statement's text does not depend on the number of rows on PostgreSQL (so it is prepared once); on
+    /// SQLite it lists them.
+    @Test func theTextIsTheSameForAnyBatchOnPostgreSQL() async throws {
+        try await withBulwark { app in
+            func text(_ count: Int) -> String {
+                var rows = BoundRows(count: count, on: app.db)
+                rows.add((0..<count).map { _ in UUID() })
+                rows.add((0..<count).map { String($0) } as [String?])
+                return app.db.sql.serialize(rows.table).sql
+            }
+            if app.db.sql.dialect.name == "postgresql" {
+                #expect(text(1) == text(2_000))
+                #expect(text(1) == "SELECT * FROM unnest($1, $2)")
+            } else {
+                #expect(text(2) == "VALUES (?1, ?2), (?3, ?4)")
+            }
+        }
+    }
+}

@@ -9,26 +9,6 @@ import VaporTesting
 
 /// Issue 9: people lists that stay correct and cheap at a million: keyset paging, indexed search, bounded totals.
 @Suite struct UserListScaleTests {
-    /// Walks every page by `next_cursor`, running `between` after each page; returns the emails in the order seen.
-    private func walk(_ app: Application, _ path: String, token: String, field: String,
-                      between: (Int) async throws -> Void = { _ in }) async throws -> [String] {
-        var seen: [String] = []
-        var cursor: String?
-        var pages = 0
-        repeat {
-            let separator = path.contains("?") ? "&" : "?"
-            let url = path + separator + "per_page=7" + (cursor.map { "&cursor=\($0)" } ?? "")
-            let response = try await app.send(.GET, url, token: token)
-            #expect(response.status == .ok, "body: \(response.body.string)")
-            let json = JSON(response)
-            seen += json["data"].array.compactMap { $0[field].string }
-            cursor = json["pagination"]["next_cursor"].string
-            pages += 1
-            try await between(pages)
-        } while cursor != nil && pages < 100
-        return seen
-    }
-
     @Test func pagingByCursorNeitherSkipsNorRepeatsWhilePeopleAreAdded() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)
@@ -38,7 +18,7 @@ import VaporTesting
                 original.insert(user.email)
             }
             var added = 0
-            let seen = try await walk(app, "/api/v1/users", token: tenant.token, field: "email") { _ in
+            let seen = try await walkPages(app, "/api/v1/users", token: tenant.token, field: "email") { _ in
                 // People who sort before and after the current page arrive while the list is walked.
                 for name in ["Aaron", "Zed"] {
                     try await Factory.user(app, in: tenant, email: "new\(added)@acme.test", lastName: name)
@@ -48,7 +28,7 @@ import VaporTesting
             #expect(seen.count == Set(seen).count, "no one twice")
             #expect(original.isSubset(of: Set(seen)), "everyone who was there from the start is seen")
             // The same in /api/v4/users, ordered by creation.
-            let v4 = try await walk(app, "/api/v4/users", token: tenant.token, field: "email") { _ in
+            let v4 = try await walkPages(app, "/api/v4/users", token: tenant.token, field: "email") { _ in
                 try await Factory.user(app, in: tenant, email: "late\(added)@acme.test")
                 added += 1
             }
@@ -62,7 +42,7 @@ import VaporTesting
                         .badRequest, "VALIDATION_ERROR")
             // Another tenant's walk sees none of these people.
             let outsider = try await Factory.tenant(app, name: "Outsider")
-            let theirs = try await walk(app, "/api/v1/users", token: outsider.token, field: "email")
+            let theirs = try await walkPages(app, "/api/v1/users", token: outsider.token, field: "email")
             #expect(theirs == [outsider.admin.email])
         }
     }

@@ -33,6 +33,37 @@ import VaporTesting
         await fixture.stop()
     }
 
+    /// A campaign launched for later is `scheduled` until its first message goes, then `sending`, then `sent`.
+    @Test func aScheduledCampaignMovesToSendingWithItsFirstMessage() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        let clock = ManualClock()
+        try await withBulwark(clock: clock) { app in
+            let tenant = try await Factory.tenant(app)
+            try await Factory.user(app, in: tenant, email: "later@acme.test")
+            let profile = try await PhishingFactory.profile(app, tenant: tenant, fixture: fixture, throttle: 1)
+            let launchAt = ISO8601DateFormatter().string(from: clock.now().addingTimeInterval(3_600))
+            let id = try await PhishingFactory.launched(app, tenant: tenant, profileID: profile,
+                                                        templates: [try await PhishingFactory.builtinTemplate(app)], extra: ["launch_at": launchAt])
+            func status() async throws -> String? {
+                JSON(try await app.send(.GET, "/api/v1/phishing/campaigns/\(id)", token: tenant.token))["data"]["status"].string
+            }
+            #expect(try await status() == "scheduled")
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(try await status() == "scheduled", "nothing is due before the launch time")
+            // One a minute: the first message goes at the launch time, the second a minute later.
+            clock.advance(by: 3_600 + 1)
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(try await status() == "sending")
+            #expect(fixture.messages.count == 1)
+            clock.advance(by: 120)
+            try await PhishingSender(context: .test(app)).sendDue()
+            #expect(try await status() == "sent")
+            #expect(fixture.messages.count == 2)
+        }
+        await fixture.stop()
+    }
+
     @Test func validation() async throws {
         try await withBulwark { app in
             let tenant = try await Factory.tenant(app)

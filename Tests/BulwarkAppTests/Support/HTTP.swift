@@ -99,3 +99,25 @@ func signInCookie(_ app: Application, email: String, password: String = "passwor
     headers.cookie = HTTPCookies(dictionaryLiteral: (PrincipalAuthenticator.cookieName, .init(string: cookie.string)))
     return headers
 }
+
+/// Walks every page of a list by `next_cursor`, seven at a time, running `between` after each page; returns `field` of
+/// each item in the order seen.
+func walkPages(_ app: Application, _ path: String, token: String, field: String,
+               between: (Int) async throws -> Void = { _ in }) async throws -> [String] {
+    var seen: [String] = []
+    var cursor: String?
+    var pages = 0
+    repeat {
+        let separator = path.contains("?") ? "&" : "?"
+        let url = path + separator + "per_page=7" + (cursor.map { "&cursor=\($0)" } ?? "")
+        let response = try await app.send(.GET, url, token: token)
+        #expect(response.status == .ok, "body: \(response.body.string)")
+        let json = JSON(response)
+        seen += json["data"].array.compactMap { $0[field].string }
+        cursor = json["pagination"]["next_cursor"].string
+        pages += 1
+        try await between(pages)
+    } while cursor != nil && pages < 100
+    #expect(cursor == nil, "the walk ended within 100 pages")
+    return seen
+}
