@@ -46,10 +46,9 @@ struct Settings: Sendable {
     /// Database connections per process on PostgreSQL (BULWARK_DB_POOL_SIZE, default 16): two processes on a 16-core
     /// machine stay well under PostgreSQL's default max_connections of 100.
     var databasePoolSize: Int = 16
-    /// PostgreSQL sessions ask for `jit=off` and `plan_cache_mode=force_generic_plan` at connection start
-    /// (BULWARK_POSTGRES_SESSION=server, or its older name BULWARK_POSTGRES_JIT=server, leaves the server's own
-    /// settings: for a pooler such as PgBouncer that refuses unknown startup parameters; then `ALTER ROLE … SET`).
-    var postgresSessionSettings = true
+    /// PostgreSQL sessions ask for `jit=off` at connection start (BULWARK_POSTGRES_JIT=server leaves the server's own
+    /// setting: for a pooler such as PgBouncer that refuses unknown startup parameters; then `ALTER ROLE … SET jit = off`).
+    var postgresJITOff = true
     /// Opens and clicks this many seconds after delivery are taken for link scanners.
     var phishingScannerWindow: TimeInterval
     /// Mail-gateway address ranges whose requests are flagged as scanners (comma separated CIDR).
@@ -126,7 +125,7 @@ struct Settings: Sendable {
             jobLease: env("BULWARK_JOB_LEASE_SECONDS").flatMap(TimeInterval.init).map { max($0, 5) } ?? 60,
             jobRetention: env("BULWARK_JOB_RETENTION_DAYS").flatMap(Double.init).map { max($0, 0) * 86_400 } ?? 7 * 86_400,
             databasePoolSize: env("BULWARK_DB_POOL_SIZE").flatMap(Int.init).map { min(max($0, 1), 1000) } ?? 16,
-            postgresSessionSettings: (env("BULWARK_POSTGRES_SESSION") ?? env("BULWARK_POSTGRES_JIT")) != "server",
+            postgresJITOff: env("BULWARK_POSTGRES_JIT") != "server",
             phishingScannerWindow: env("BULWARK_PHISHING_SCANNER_SECONDS").flatMap(TimeInterval.init) ?? 10,
             phishingGatewayRanges: try networks(env("BULWARK_PHISHING_GATEWAY_RANGES"), setting: "BULWARK_PHISHING_GATEWAY_RANGES"),
             trustedProxies: try networks(env("BULWARK_TRUSTED_PROXIES"), setting: "BULWARK_TRUSTED_PROXIES"),

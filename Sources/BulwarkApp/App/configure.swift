@@ -24,19 +24,10 @@ func configure(_ app: Application, settings: Settings) async throws {
     switch settings.database {
     case let .postgres(url):
         var configuration = try SQLPostgresConfiguration(url: url)
-        if settings.postgresSessionSettings {
-            configuration.coreConfiguration.options.additionalStartupParameters += [
-                // A LIMITed query over a large table is estimated at the cost of the whole table, so PostgreSQL
-                // compiled the overdue list's plan on every request (23 ms of a 25 ms answer at 220,000 people) for
-                // a walk that reads 25 rows.
-                ("jit", "off"),
-                // Only statements whose text does not vary with their values are prepared (`plainRows(prepared:)`),
-                // so one generic plan serves them all. A custom plan, planned for the exact size of its array, made
-                // a 1,100-token lookup hash a scan of all 30,000 simulations (31 ms under load) where the generic
-                // plan probes the index once per token.
-                ("plan_cache_mode", "force_generic_plan"),
-            ]
-        }
+        // No JIT: a LIMITed query over a large table is estimated at the cost of the whole table, so PostgreSQL
+        // compiled the overdue list's plan on every request (23 ms of a 25 ms answer at 220,000 people) for a walk
+        // that reads 25 rows.
+        if settings.postgresJITOff { configuration.coreConfiguration.options.additionalStartupParameters.append(("jit", "off")) }
         app.databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: app.databaseConnectionsPerLoop,
                                     connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .psql)
         app.rateLimitStore = BatchedRateLimitStore()

@@ -50,9 +50,9 @@ struct Keyset<Model: FluentKit.Model>: Sendable {
         query.filter(.sql(embed: "(\(names)) \(unsafeRaw: descending ? "<" : ">") (\(values))"))
     }
 
-    /// The cursor that continues after `last`, for a page that was full (else there is nothing after it).
-    func nextCursor(after items: [Model], perPage: Int) -> String? {
-        guard items.count == perPage, let last = items.last else { return nil }
+    /// The cursor that continues after the page's last row, when rows follow it.
+    func nextCursor(after items: [Model], more: Bool) -> String? {
+        guard more, let last = items.last else { return nil }
         let data = (try? JSONEncoder().encode(columns.map { $0.value(last) })) ?? Data()
         return RandomToken.base64URL(data)
     }
@@ -76,7 +76,8 @@ struct Keyset<Model: FluentKit.Model>: Sendable {
         switch value {
         case .id: column == "id"
         case .time: timeColumns.contains(column)
-        case .text: column != "id" && !timeColumns.contains(column)
+        // A NUL, which PostgreSQL refuses in text, would fail the query: a 500 instead of the cursor's 400.
+        case let .text(text): column != "id" && !timeColumns.contains(column) && !text.utf8.contains(0)
         }
     }
 }

@@ -73,23 +73,27 @@ extension QueryBuilder {
     func pageOfModels(_ params: PageParams, keyset: Keyset<Model>, cursor: [Keyset<Model>.Value]?) async throws
         -> (items: [Model], meta: PaginationMeta) {
         let total = try await ListTotals.total(of: self)
+        // One row past the page says whether another follows (a full last page gets no `next_cursor`).
+        let reading = params.perPage + 1
         var items: [Model] = []
         if cursor == nil, total.estimated, let start = try await PageAnchors.start(of: params.offset, in: self, keyset: keyset) {
             // A deep page of a large list: after the nearest remembered row instead of skipping every row before it.
             let page = self.copy()
             keyset.apply(to: page, after: start.after)
-            items = try await page.range(start.skip..<(start.skip + params.perPage)).all()
+            items = try await page.range(start.skip..<(start.skip + reading)).all()
         }
         if items.isEmpty {
             // By cursor or offset; also when an anchored page came back empty (an anchor whose row has gone since:
             // its time column, read back by id, then matches nothing).
             let page = self.copy()
             keyset.apply(to: page, after: cursor)
-            items = try await (cursor == nil ? page.range(params.offset..<(params.offset + params.perPage)) : page.limit(params.perPage)).all()
+            items = try await (cursor == nil ? page.range(params.offset..<(params.offset + reading)) : page.limit(reading)).all()
         }
+        let more = items.count > params.perPage
+        if more { items.removeLast(items.count - params.perPage) }
         var meta = PaginationMeta(page: cursor == nil ? params.page : 1, perPage: params.perPage, total: total.count,
                                   estimated: total.estimated)
-        meta.nextCursor = keyset.nextCursor(after: items, perPage: params.perPage)
+        meta.nextCursor = keyset.nextCursor(after: items, more: more)
         return (items, meta)
     }
 }

@@ -122,9 +122,9 @@ extension Database {
     /// (exports, tracking, the overdue list). Rows are read as they arrive, on the connection's own thread: for SQLite
     /// that is its database thread, beside the event loop rather than on it.
     ///
-    /// `prepared`: on PostgreSQL the statement is prepared once per connection and its one generic plan kept (sessions
-    /// start with `plan_cache_mode=force_generic_plan`), for a query whose text does not vary with its values (lists
-    /// bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
+    /// `prepared`: on PostgreSQL the statement is prepared once per connection and its plan kept (a generic plan after
+    /// PostgreSQL's first few, or at once after `useGenericPlans()`), for a query whose text does not vary with its
+    /// values (lists bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
     /// PostgreSQL's CPU under the overdue list.
     func plainRows<Row: Sendable>(
         _ query: SQLQueryString, prepared: Bool = false, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
@@ -156,7 +156,11 @@ extension Database {
                 } catch let error as PSQLError {
                     // PostgresNIO keeps a failed prepare under its name for the connection's life (a lock timeout, a
                     // column type a migration changed): that connection was closed, and this once the query runs as
-                    // an unprepared one on another.
+                    // an unprepared one on another. Not inside a transaction, whose connection it was: its caller
+                    // gets the error itself. Nor for an error of the values (a constraint, a deadlock), which the
+                    // statement survives and an unprepared run would only repeat; the caller must see it as it is
+                    // (the journal drops an item the database refuses).
+                    if inTransaction || !PreparedPlainStatement.mayBePoisoned(by: error) { throw error }
                     postgres.logger.warning("Prepared query failed; ran it unprepared", metadata: ["error": .string(String(reflecting: error))])
                 }
             }
@@ -187,8 +191,10 @@ extension PostgresDatabase {
                         }
                         return rows
                     } catch let error as PSQLError {
-                        // The pool drops a closed connection, and with it the failed statement it would keep.
-                        try? await connection.close()
+                        // The pool drops a closed connection, and with it the failed statement it would keep. (Inside
+                        // a transaction its rollback then fails too, and the caller sees the connection closed: it
+                        // tries again later, on another.)
+                        if PreparedPlainStatement.mayBePoisoned(by: error) { try? await connection.close() }
                         throw error
                     }
                 }
@@ -216,6 +222,14 @@ fileprivate struct PreparedPlainStatement: PostgresPreparedStatement {
     }
 
     @TaskLocal static var shape: Shape?
+
+    /// Whether `error` may have come from preparing the statement, which PostgresNIO then keeps failed on that
+    /// connection. Errors of the values (class 22, data; 23, constraints; 40, deadlocks and serialisation) come from
+    /// running a statement that was prepared.
+    static func mayBePoisoned(by error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return true }
+        return !["22", "23", "40"].contains(String(state.prefix(2)))
+    }
 
     private static var current: Shape {
         // Read outside `$shape.withValue` it would prepare an empty statement and answer no rows.

@@ -31,7 +31,7 @@ enum OpenAPIDocument {
                         "current_page": ["type": "integer"], "per_page": ["type": "integer"],
                         "total": ["type": "integer"], "last_page": ["type": "integer"],
                         "total_estimated": ["type": "boolean", "description": "Present (true) when total is the count of a moment ago (lists above 10,000 rows)"],
-                        "next_cursor": ["type": "string", "description": "Lists with cursor paging: pass as cursor for the next page; absent on the last"],
+                        "next_cursor": ["type": "string", "description": "Lists with cursor paging: pass as cursor for the next page; absent on the last. With a cursor, current_page is 1 and last_page counts pages from the start"],
                     ]],
                 ],
             ],

@@ -48,7 +48,7 @@ struct PhishingResultsController: RouteCollection {
         let (campaign, _) = try await campaign(req)
         var errors = FieldErrors()
         let filter = Filter(req, errors: &errors)
-        try errors.throwIfAny()
+        try errors.throwIfAny(from: .query)
         let keyset = Keyset<Simulation>(columns: [("last_name", { .text($0.lastName) }), ("first_name", { .text($0.firstName) }),
                                                   ("id", { .id($0.id!) })], descending: false)
         let cursor = try keyset.cursor(from: req)

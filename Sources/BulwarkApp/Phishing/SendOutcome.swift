@@ -28,6 +28,7 @@ struct SendOutcome: Sendable {
     /// Writes a batch of outcomes in the writer's transaction: the simulations, and one event each.
     /// Rows are updated in id order (as a cancel locks them), so concurrent writers and cancels never deadlock.
     static func write(_ outcomes: [SendOutcome], on db: any Database) async throws {
+        try await db.useGenericPlans()
         let outcomes = outcomes.sorted(by: { UUID.byteOrder($0.simulationID, $1.simulationID) })
         try await Simulation.lockInIDOrder(outcomes.map(\.simulationID), on: db)
         // Messages that went out, whatever happened to their rows meanwhile (a cancel after the message left), in one

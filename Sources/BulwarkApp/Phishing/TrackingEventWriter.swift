@@ -97,6 +97,7 @@ enum TrackingEventWriter {
         let detector = app.botDetector
         let metrics = app.phishingMetrics
         return try Journal(db: app.db, logger: app.logger, directory: directory, prefix: "tracking") { hits, db in
+            try await db.useGenericPlans()
             let resolved = try await resolve(hits, detector: detector, on: db)
             let events = resolved.map(\.event)
             try await write(events, on: db)

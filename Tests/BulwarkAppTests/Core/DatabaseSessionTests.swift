@@ -1,4 +1,5 @@
 @testable import BulwarkApp
+import FluentKit
 import SQLKit
 import Testing
 
@@ -13,13 +14,19 @@ import Testing
         }
     }
 
-    /// Prepared statements (their text never varies with their values) keep one generic plan: a plan made for one
-    /// array's size hash-joined a scan of the whole table.
+    /// The batch writers ask for generic plans for their own transaction only: other statements keep PostgreSQL's choice.
     @Test(.enabled(if: TestDatabase.postgresURL != nil, "SQLite keeps no plans"))
-    func postgresSessionsKeepGenericPlans() async throws {
+    func genericPlansLastForTheirTransaction() async throws {
         try await withBulwark { app in
-            let row = try #require(try await app.db.sql.raw("SHOW plan_cache_mode").first())
-            #expect(try row.decode(column: "plan_cache_mode", as: String.self) == "force_generic_plan")
+            @Sendable func mode(_ db: any Database) async throws -> String {
+                try #require(try await db.sql.raw("SHOW plan_cache_mode").first()).decode(column: "plan_cache_mode", as: String.self)
+            }
+            let inside = try await app.db.transaction { db in
+                try await db.useGenericPlans()
+                return try await mode(db)
+            }
+            #expect(inside == "force_generic_plan")
+            #expect(try await mode(app.db) == "auto")
         }
     }
 }

@@ -216,6 +216,30 @@ import Vapor
             #expect(stored.map(\.id) == [event.id])
             let progressed = try #require(try await Simulation.find(simulation.id, on: app.db))
             #expect(progressed.clickedAt != nil && progressed.openedAt != nil)
+
+            // An event the database refuses (its simulation gone) fails its batch as a data error, which the journal
+            // drops alone; not as a closed connection, which it would retry forever. The prepared statements still
+            // serve the next batch.
+            let orphan = TrackingEvent(simulationID: UUID(), campaignID: event.campaignID, clientID: event.clientID, kind: "open",
+                                       occurredAt: Date(), ip: nil, userAgent: nil, botReason: nil, details: nil)
+            for _ in 0..<3 {
+                do {
+                    try await app.db.transaction { db in
+                        try await db.useGenericPlans()
+                        try await TrackingEventWriter.write([orphan], on: db)
+                    }
+                    Issue.record("an event of no simulation was stored")
+                } catch {
+                    #expect(DatabaseAvailability.isDataError(error), "\(String(reflecting: error))")
+                }
+            }
+            let open = TrackingEvent(simulationID: simulation.id!, campaignID: event.campaignID, clientID: event.clientID, kind: "open",
+                                     occurredAt: Date(), ip: nil, userAgent: nil, botReason: nil, details: nil)
+            try await app.db.transaction { db in
+                try await db.useGenericPlans()
+                try await TrackingEventWriter.write([open], on: db)
+            }
+            #expect(try await PhishingEvent.query(on: app.db).filter(\.$simulationID == simulation.id!).count() == 2)
         }
     }
 }

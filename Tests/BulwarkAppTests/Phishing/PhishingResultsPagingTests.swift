@@ -43,6 +43,20 @@ import VaporTesting
             let bad = try await app.send(.GET, "\(path)?cursor=not-a-cursor", token: tenant.token)
             expectError(bad, .badRequest, "VALIDATION_ERROR")
             #expect(JSON(bad)["error"]["details"].keys == ["cursor"])
+            // A full last page has no next_cursor: one is given only when rows follow.
+            #expect(JSON(try await app.send(.GET, "\(path)?per_page=31", token: tenant.token))["pagination"]["next_cursor"].exists == false)
+            let thirty = JSON(try await app.send(.GET, "\(path)?per_page=30", token: tenant.token))
+            let last = try #require(thirty["pagination"]["next_cursor"].string)
+            let rest = JSON(try await app.send(.GET, "\(path)?per_page=30&cursor=\(last)", token: tenant.token))
+            #expect(rest["data"].array.compactMap { $0["email"].string } == [expected[30].email])
+            #expect(rest["pagination"]["next_cursor"].exists == false)
+            // A forged cursor whose name holds a NUL (PostgreSQL refuses it in text) is the cursor's 400, not a 500.
+            let decoded = try #require(RandomToken.bytes(base64URL: last))
+            let forged = RandomToken.base64URL(Data(String(decoding: decoded, as: UTF8.self)
+                .replacingOccurrences(of: expected[29].lastName, with: "\\u0000").utf8))
+            let nul = try await app.send(.GET, "\(path)?cursor=\(forged)", token: tenant.token)
+            expectError(nul, .badRequest, "VALIDATION_ERROR")
+            #expect(JSON(nul)["error"]["details"].keys == ["cursor"])
             // Another tenant cannot read them, by page or by a cursor taken from this tenant's walk.
             let outsider = try await Factory.tenant(app, name: "Outsider")
             let cursor = try #require(JSON(try await app.send(.GET, "\(path)?per_page=7", token: tenant.token))["pagination"]["next_cursor"].string)
