@@ -124,8 +124,8 @@ extension Database {
     ///
     /// `prepared`: on PostgreSQL the statement is prepared once per connection and its plan kept (a generic plan after
     /// PostgreSQL's first few, or at once after `useGenericPlans()`), for a query whose text does not vary with its
-    /// values (lists bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over well-indexed tables cost four times its execution: most of
-    /// PostgreSQL's CPU under the overdue list.
+    /// values (lists bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over
+    /// well-indexed tables cost four times its execution: most of PostgreSQL's CPU under the overdue list.
     func plainRows<Row: Sendable>(
         _ query: SQLQueryString, prepared: Bool = false, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
     ) async throws -> [Row] {
