@@ -227,8 +227,9 @@ fileprivate struct PreparedPlainStatement: PostgresPreparedStatement {
     /// connection. Errors of the values (class 22, data; 23, constraints; 40, deadlocks and serialisation) come from
     /// running a statement that was prepared.
     static func mayBePoisoned(by error: PSQLError) -> Bool {
+        if DatabaseAvailability.isDataError(error) { return false }
         guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return true }
-        return !["22", "23", "40"].contains(String(state.prefix(2)))
+        return !state.hasPrefix("40")
     }
 
     private static var current: Shape {
