@@ -24,6 +24,9 @@ final class SMTPReplyReader {
         }
     }
 
+    /// A whole line has already arrived and waits to be read (a pipelining client sent it without waiting).
+    var hasBufferedLine: Bool { pending.readableBytesView.contains(UInt8(ascii: "\n")) }
+
     func readReply() async throws -> SMTPReply {
         var lines: [String] = []
         while true {
@@ -90,6 +93,11 @@ final class SMTPSession {
     /// breaks then leaves the message's fate unknown (the server may have accepted it).
     private(set) var bodyInFlight = false
 
+    /// The server advertised PIPELINING (RFC 2920): a message's envelope (MAIL, RCPT, DATA) goes out in one write and
+    /// its replies are read after, one round trip instead of three (a local sink: 5.7 ms a message at 32 connections
+    /// on a busy 2-core machine, most of it waiting for each reply in turn).
+    var pipelining = false
+
     /// Sends one message: nil when the server accepted it, else why this message was refused (the conversation goes on).
     /// A broken conversation throws.
     func deliver(_ message: MailMessage) async throws -> SMTPError? {
@@ -97,11 +105,17 @@ final class SMTPSession {
         onMessage()
         do {
             let sender = message.envelopeFrom ?? message.from.email
-            try expect(try await command("MAIL FROM:<\(sender)>"), .sender, 250)
-            for recipient in message.to {
-                try expect(try await command("RCPT TO:<\(recipient.email)>"), .recipient, 250, 251)
+            // One recipient only: with several, a server that opens the data phase although one recipient was
+            // refused would leave the client to end it, delivering an empty message to the others.
+            if pipelining && message.to.count == 1 {
+                try await pipelinedEnvelope(from: sender, to: message.to[0].email)
+            } else {
+                try expect(try await command("MAIL FROM:<\(sender)>"), .sender, 250)
+                for recipient in message.to {
+                    try expect(try await command("RCPT TO:<\(recipient.email)>"), .recipient, 250, 251)
+                }
+                try expect(try await command("DATA"), .message, 354)
             }
-            try expect(try await command("DATA"), .message, 354)
             let domain = sender.split(separator: "@").last.map(String.init) ?? "bulwark.local"
             let body = MIMEMessage.dotStuffed(MIMEMessage.render(message, date: Date(), domain: domain))
             bodyInFlight = true
@@ -115,5 +129,20 @@ final class SMTPSession {
             _ = try await command("RSET")
             return error
         }
+    }
+
+    /// MAIL, RCPT and DATA in one write; every reply is read (the server answers each, in order) before the first
+    /// refusal is thrown. A server that opens the data phase although the envelope failed gets an empty data phase
+    /// ("."), which with no accepted recipient delivers nothing, so the conversation stays in step.
+    private func pipelinedEnvelope(from sender: String, to recipient: String) async throws {
+        try await writer.write(ByteBuffer(string: "MAIL FROM:<\(sender)>\r\nRCPT TO:<\(recipient)>\r\nDATA\r\n"))
+        let mail = try await reader.readReply()
+        let rcpt = try await reader.readReply()
+        let data = try await reader.readReply()
+        let envelopeAccepted = mail.code == 250 && (rcpt.code == 250 || rcpt.code == 251)
+        if data.code == 354 && !envelopeAccepted { _ = try await command(".") }
+        try expect(mail, .sender, 250)
+        try expect(rcpt, .recipient, 250, 251)
+        try expect(data, .message, 354)
     }
 }

@@ -11,7 +11,10 @@ import Vapor
 struct PhishingSender: Sendable {
     let context: JobContext
 
-    static let batchSize = 800
+    /// Messages a round claims (shared among its campaigns). Each round ends with its slowest connection and starts
+    /// with a claim, so fewer, larger rounds send faster: 800 gave 1,124-1,131 messages/s into a local sink, 1,600
+    /// 1,166-1,236.
+    static let batchSize = 1600
     /// SMTP connections a round uses at once (shared among its campaigns): each waits for its message's outcome to be
     /// durable before the next, so the rate is set by how many go side by side (into a local sink: four gave 550
     /// messages/s, eight 723, sixteen 712-1,017, thirty-two 1,068-1,124 on this noisy machine; mail servers commonly
@@ -239,22 +242,32 @@ struct PhishingSender: Sendable {
     }
 
     /// One connection's share: each message is checked (still ours, not cancelled, no stop asked), sent, and its
-    /// outcome committed before the next.
+    /// outcome committed before the next. The check of a message is read while the previous outcome is written, so a
+    /// cancel committed during that write may still let this message out (bounded, as before, by one per connection).
     private func send(_ chunk: [(Simulation, MailMessage)], through mailer: any Mailer,
                       claims: CoalescingLookup<UUID, Bool>) async -> ChunkResult {
         var result = ChunkResult()
         var recorded = Set<Int>()
         var skipped = Set<Int>()
+        // The next message's check, asked as this one's outcome goes to be written and read beside that write: one
+        // after the other they were 5.6 and 11.6 ms of a message's 23 (32 connections into a local sink, SQLite).
+        var nextCheck: (index: Int, claimed: Task<Bool, any Error>)?
         do {
             try await mailer.deliver(chunk.map(\.1), proceed: { index in
                 if context.shouldStop() { return .stop }
-                guard try await claims.value(for: chunk[index].0.id!) == true else {
+                let asked = nextCheck?.index == index ? nextCheck?.claimed : nil
+                nextCheck = nil
+                let claimed = if let asked { try await asked.value } else { try await claims.value(for: chunk[index].0.id!) == true }
+                guard claimed else {
                     skipped.insert(index)
                     return .skip
                 }
                 return .send
             }, record: { index, outcome in
                 result.connected = true
+                if index + 1 < chunk.count, let next = chunk[index + 1].0.id {
+                    nextCheck = (index + 1, Task { try await claims.value(for: next) == true })
+                }
                 // Counted as recorded before the write: if the write fails, the message stays claimed (it may have
                 // gone out) and waits for its lease, rather than going straight back to the queue.
                 recorded.insert(index)

@@ -67,6 +67,48 @@ import Testing
         await fixture.stop()
     }
 
+    @Test func pipelinesTheEnvelopeWhenTheServerOffersItAndStaysInStepAfterRefusals() async throws {
+        let fixture = try SMTPFixture(rcptReplies: ["busy@acme.test": "451 4.3.0 Try again later", "gone@acme.test": "550 5.1.1 No such user"],
+                                      pipelining: true)
+        try await fixture.start()
+        let outcomes = await mailer(fixture).send([message(to: "a@acme.test"), message(to: "busy@acme.test"),
+                                                   message(to: "gone@acme.test"), message(to: "ok@acme.test")])
+        #expect(outcomes[0] == .sent)
+        #expect(outcomes[1] == .temporaryFailure("recipient rejected (451 4.3.0)"))
+        guard case .permanentFailure = outcomes[2] else { Issue.record("expected a permanent failure, got \(outcomes[2])"); return }
+        #expect(outcomes[3] == .sent)
+        #expect(fixture.messages.map(\.to) == [["a@acme.test"], ["ok@acme.test"]])
+        #expect(fixture.messages.allSatisfy { $0.data.contains("Content-Type: multipart/alternative") })
+        #expect(fixture.pipelinedEnvelopes == 4)
+        await fixture.stop()
+    }
+
+    @Test func anEnvelopeIsNotPipelinedUnlessTheServerOffersIt() async throws {
+        let fixture = try SMTPFixture()
+        try await fixture.start()
+        #expect(await mailer(fixture).send([message(to: "a@acme.test"), message(to: "b@acme.test")]) == [.sent, .sent])
+        let pipelining = try SMTPFixture(pipelining: true)
+        try await pipelining.start()
+        #expect(await mailer(pipelining).send([message(to: "a@acme.test"), message(to: "b@acme.test")]) == [.sent, .sent])
+        #expect(fixture.pipelinedEnvelopes == 0 && pipelining.pipelinedEnvelopes == 2)
+        await fixture.stop()
+        await pipelining.stop()
+    }
+
+    /// RFC 2920 lets a server open the data phase although every recipient was refused: the client ends it empty,
+    /// charges the message, and the next message goes through on the same connection.
+    @Test func aDataPhaseOpenedDespiteARefusedRecipientIsEndedEmpty() async throws {
+        let fixture = try SMTPFixture(rcptReplies: ["gone@acme.test": "550 5.1.1 No such user"], pipelining: true,
+                                      opensDataWithoutRecipients: true)
+        try await fixture.start()
+        let outcomes = await mailer(fixture).send([message(to: "gone@acme.test"), message(to: "ok@acme.test")])
+        guard case .permanentFailure = outcomes[0] else { Issue.record("expected a permanent failure, got \(outcomes[0])"); return }
+        #expect(outcomes[1] == .sent)
+        #expect(fixture.messages.map(\.to) == [["ok@acme.test"]])
+        #expect(fixture.connections == 1)
+        await fixture.stop()
+    }
+
     @Test func upgradesWithSTARTTLS() async throws {
         let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"), withTLS: true)
         try await fixture.start()

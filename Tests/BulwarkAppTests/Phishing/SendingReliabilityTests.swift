@@ -241,14 +241,14 @@ final class ScriptedMailer: Mailer, Sendable {
             let deliveredWhenCancelled = NIOLockedValueBox(0)
             let campaignID = NIOLockedValueBox<String?>(nil)
             let token = NIOLockedValueBox<String?>(nil)
-            let delivered = NIOLockedValueBox(0)
-            let mailer = ScriptedMailer { count in
-                delivered.withLockedValue { $0 = max($0, count) }
+            // Counted as each message goes on the wire (an outcome may wait for its write behind the cancel's locks).
+            let onWire = NIOLockedValueBox(0)
+            let mailer = ScriptedMailer(afterEach: { count in
                 guard count == 1, let id = campaignID.withLockedValue({ $0 }), let token = token.withLockedValue({ $0 }) else { return }
                 let response = try await app.send(.DELETE, "/api/v1/phishing/campaigns/\(id)", token: token)
                 cancelled.withLockedValue { $0 = response.status == .ok }
-                deliveredWhenCancelled.withLockedValue { $0 = delivered.withLockedValue { $0 } }
-            }
+                deliveredWhenCancelled.withLockedValue { $0 = onWire.withLockedValue { $0 } }
+            }, onWire: { onWire.withLockedValue { $0 += 1 } })
             app.phishingMailerOverride = mailer
             // More people than connections, so some messages are still waiting when the cancel comes (the admin is one more).
             let people = 2 * PhishingSender.connections

@@ -39,11 +39,21 @@ final class SMTPFixture: Sendable {
     let hangUpAfterData: Bool
     /// Answers the greeting one byte every 200 ms, forever (a tarpit that defeats a plain read timeout).
     let tarpit: Bool
+    /// Advertises PIPELINING (RFC 2920) and counts the envelopes whose RCPT had arrived before MAIL was answered.
+    let pipelining: Bool
+    /// Answers DATA with 354 even when no recipient was accepted (RFC 2920 lets a server do so); the data is then
+    /// refused at its end.
+    let opensDataWithoutRecipients: Bool
+    private let pipelinedCount = NIOLockedValueBox(0)
+    var pipelinedEnvelopes: Int { pipelinedCount.withLockedValue { $0 } }
     private let acceptLoop = NIOLockedValueBox<(channel: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
 
     init(credentials: (String, String)? = nil, withTLS: Bool = false, implicitTLS: Bool = false,
          rcptReplies: [String: String] = [:], greeting: String = "220 fixture.test ESMTP ready",
-         dataDelay: TimeAmount = .zero, hangUpAfterData: Bool = false, tarpit: Bool = false) throws {
+         dataDelay: TimeAmount = .zero, hangUpAfterData: Bool = false, tarpit: Bool = false,
+         pipelining: Bool = false, opensDataWithoutRecipients: Bool = false) throws {
+        self.pipelining = pipelining
+        self.opensDataWithoutRecipients = opensDataWithoutRecipients
         self.greetingLine = NIOLockedValueBox(greeting)
         self.hangUpAfterData = hangUpAfterData
         self.tarpit = tarpit
@@ -119,6 +129,7 @@ final class SMTPFixture: Sendable {
                 if upper.hasPrefix("EHLO") || upper.hasPrefix("HELO") {
                     var lines = ["250-fixture.test", "250-AUTH PLAIN LOGIN", "250-8BITMIME"]
                     if tls != nil && !overTLS && !implicitTLS { lines.append("250-STARTTLS") }
+                    if pipelining { lines.append("250-PIPELINING") }
                     lines.append("250 SMTPUTF8")
                     try await reply(lines.joined(separator: "\r\n"))
                 } else if upper == "STARTTLS", let tls {
@@ -139,6 +150,7 @@ final class SMTPFixture: Sendable {
                     if credentials != nil && user == nil { try await reply("530 5.7.0 Authentication required"); continue }
                     from = Self.address(line)
                     recipients = []
+                    if pipelining && reader.hasBufferedLine { pipelinedCount.withLockedValue { $0 += 1 } }
                     try await reply("250 2.1.0 OK")
                 } else if upper.hasPrefix("RCPT TO:") {
                     let address = Self.address(line)
@@ -146,7 +158,10 @@ final class SMTPFixture: Sendable {
                     recipients.append(address)
                     try await reply("250 2.1.5 OK")
                 } else if upper == "DATA" {
-                    guard !recipients.isEmpty else { try await reply("554 5.5.1 No valid recipients"); continue }
+                    guard !recipients.isEmpty || opensDataWithoutRecipients else {
+                        try await reply("554 5.5.1 No valid recipients")
+                        continue
+                    }
                     try await reply("354 End data with <CR><LF>.<CR><LF>")
                     if dataDelay > .zero { try await Task.sleep(for: .nanoseconds(dataDelay.nanoseconds)) }
                     var lines: [String] = []
@@ -155,6 +170,7 @@ final class SMTPFixture: Sendable {
                         if dataLine == "." { break }
                         lines.append(dataLine.hasPrefix("..") ? String(dataLine.dropFirst()) : dataLine)
                     }
+                    if recipients.isEmpty { try await reply("554 5.5.1 No valid recipients"); continue }
                     let received = Received(from: from, to: recipients, data: lines.joined(separator: "\r\n"), authenticatedAs: user, overTLS: overTLS)
                     state.withLockedValue { $0.messages.append(received) }
                     if hangUpAfterData { return }
