@@ -106,7 +106,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             state.appended += 1
             segment?.lastSequence = state.appended
             state.pending.append(item)
-            if state.flusher == nil { state.flusher = Task { await self.flushLoop() } }
+            if state.flusher == nil {
+                state.flusher = Task(executorPreference: WriterThread.shared) { await self.flushLoop() }
+            }
         }
     }
 
@@ -262,3 +264,4 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         }
     }
 }
+

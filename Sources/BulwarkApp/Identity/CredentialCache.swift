@@ -20,7 +20,7 @@ final class CredentialCache: Sendable {
     private let entries: ShortLivedCache<Entry>
 
     init(ttl: TimeAmount = .milliseconds(500), capacity: Int = 20_000) {
-        entries = ShortLivedCache(ttl: ttl, capacity: capacity)
+        entries = ShortLivedCache(ttl: ttl, capacity: capacity, refreshAfter: .nanoseconds(ttl.nanoseconds / 2))
     }
 
     /// The generation to pass to `store` for a lookup starting now.

@@ -306,10 +306,12 @@ struct PhishingSender: Sendable {
         CoalescingLookup { [db, worker = context.worker] ids in
             var asked = BoundRows(count: ids.count, on: db)
             asked.add(ids)
+            // `CROSS JOIN`: SQLite then probes the simulations by id for each asked one (it would otherwise walk the
+            // status index of every message being sent and scan the asked ids for each); PostgreSQL plans it as a join.
             let claimed = try await db.plainRows("""
                 WITH v(id) AS (\(asked.table))
-                SELECT s.id FROM v JOIN phishing_simulations s ON s.id = v.id
-                WHERE s.send_status = 'sending' AND s.claimed_by = \(bind: worker)
+                SELECT s.id FROM v CROSS JOIN phishing_simulations s
+                WHERE s.id = v.id AND s.send_status = 'sending' AND s.claimed_by = \(bind: worker)
                 """, prepared: true) { try $0.next(UUID.self) }
             return Dictionary(claimed.map { ($0, true) }, uniquingKeysWith: { first, _ in first })
         }

@@ -10,7 +10,7 @@ final class RecordCache: Sendable {
     private let entries: ShortLivedCache<any Sendable>
 
     init(ttl: TimeAmount = .seconds(1), capacity: Int = 10_000) {
-        entries = ShortLivedCache(ttl: ttl, capacity: capacity)
+        entries = ShortLivedCache(ttl: ttl, capacity: capacity, refreshAfter: .nanoseconds(ttl.nanoseconds / 2))
     }
 
     /// `db` is asked for only on a miss: a request's `req.db` is built anew each time it is read.
