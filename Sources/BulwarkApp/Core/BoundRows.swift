@@ -90,10 +90,11 @@ extension Bool: JSONScalar {
 }
 
 extension Date: JSONScalar {
-    /// Always with a fraction or an exponent, so SQLite reads a real even for a whole second.
+    /// Always with a fraction or an exponent, so SQLite reads a real even for a whole second. A date that is no
+    /// number (none is made from a request) is null, which the statement refuses as it would any missing value.
     fileprivate func appendJSON(to json: inout String) {
         let seconds = timeIntervalSince1970
-        precondition(seconds.isFinite, "A date bound as JSON is finite")
+        guard seconds.isFinite else { return json += "null" }
         let text = "\(seconds)"
         json += text
         if !text.contains(where: { $0 == "." || $0 == "e" }) { json += ".0" }

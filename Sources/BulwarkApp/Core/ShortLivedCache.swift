@@ -64,7 +64,8 @@ final class ShortLivedCache<Value: Sendable>: Sendable {
         let entry = Entry(value: value, generation: generation, storedAt: now)
         state.withLockedValue { state in
             guard generation == state.generation, now - state.invalidatedAt > quietPeriod else { return }
-            if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
+            // A refreshed key replaces its own entry: only a new key can overflow.
+            if state.entries[key] == nil, state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
             state.entries[key] = entry
         }
     }

@@ -239,7 +239,10 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
     private func writeTolerating(_ batch: ArraySlice<Item>) async throws {
         let write = self.write
         do {
-            try await db.transaction { db in try await write(Array(batch), db) }
+            // Fluent runs the closure in a task of its own, which does not inherit the flusher's executor.
+            try await db.transaction { db in
+                try await withTaskExecutorPreference(WriterThread.shared) { try await write(Array(batch), db) }
+            }
         } catch where !DatabaseAvailability.isUnavailable(error) {
             guard batch.count > 1 else {
                 guard DatabaseAvailability.isDataError(error) else { throw error }
@@ -264,4 +267,3 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         }
     }
 }
-

@@ -166,7 +166,7 @@ struct SMTPMailer: Mailer {
                 try await session.authenticate(username: username, password: password, preferred: settings.authMethod,
                                                extensions: extensions)
             }
-            session.pipelining = extensions.contains { $0.uppercased() == "PIPELINING" }
+            session.pipelining = extensions.contains { $0.trimmingCharacters(in: .whitespaces).uppercased() == "PIPELINING" }
             try await body(session)
             _ = try? await session.command("QUIT")
         }

@@ -133,14 +133,19 @@ final class SMTPSession {
 
     /// MAIL, RCPT and DATA in one write; every reply is read (the server answers each, in order) before the first
     /// refusal is thrown. A server that opens the data phase although the envelope failed gets an empty data phase
-    /// ("."), which with no accepted recipient delivers nothing, so the conversation stays in step.
+    /// ("."), which with its one recipient refused delivers nothing, so the conversation stays in step. One that
+    /// accepted the recipient after refusing the sender could deliver that empty message: the conversation is broken
+    /// off instead.
     private func pipelinedEnvelope(from sender: String, to recipient: String) async throws {
         try await writer.write(ByteBuffer(string: "MAIL FROM:<\(sender)>\r\nRCPT TO:<\(recipient)>\r\nDATA\r\n"))
         let mail = try await reader.readReply()
         let rcpt = try await reader.readReply()
         let data = try await reader.readReply()
-        let envelopeAccepted = mail.code == 250 && (rcpt.code == 250 || rcpt.code == 251)
-        if data.code == 354 && !envelopeAccepted { _ = try await command(".") }
+        let recipientAccepted = rcpt.code == 250 || rcpt.code == 251
+        if data.code == 354 && !(mail.code == 250 && recipientAccepted) {
+            guard !recipientAccepted else { throw SMTPError(.protocolError) }
+            _ = try await command(".")
+        }
         try expect(mail, .sender, 250)
         try expect(rcpt, .recipient, 250, 251)
         try expect(data, .message, 354)

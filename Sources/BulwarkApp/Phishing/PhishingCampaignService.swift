@@ -202,8 +202,9 @@ struct PhishingCampaignService: Sendable {
     }
 
     /// One transaction: the status moves only from an allowed one, and every simulation not yet sent (waiting, or
-    /// claimed by a sender) is cancelled with it. A sender checks each message before it goes out, so at most the
-    /// messages already on the wire (one per connection) still leave.
+    /// claimed by a sender) is cancelled with it. A sender checks each message before it goes out (this process's
+    /// senders also ask `StoppedCampaigns`), so at most the messages already on the wire (one per connection) still
+    /// leave.
     private func stop(_ campaign: PhishingCampaign, in client: Client, to status: String, from allowed: [String],
                       refusal: String) async throws {
         let now = self.now
@@ -225,6 +226,7 @@ struct PhishingCampaignService: Sendable {
                 AuditEvent("phishing_campaign.\(status)", target: ("phishing_campaign", campaign.id), companyID: client.$company.id,
                            clientID: client.id, details: ["name": .string(campaign.name)]), by: actor)
         }
+        StoppedCampaigns.note(campaign.id!)
         campaign.status = status
         if status == "completed" { campaign.completedAt = now } else { campaign.cancelledAt = now }
     }

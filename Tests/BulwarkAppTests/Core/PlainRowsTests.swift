@@ -135,7 +135,8 @@ import Testing
     }
 }
 
-/// `BoundRows` gives a batch to a statement as a table: arrays through `unnest` on PostgreSQL, `VALUES` on SQLite.
+/// `BoundRows` gives a batch to a statement as a table: arrays through `unnest` on PostgreSQL, JSON through `json_each`
+/// on SQLite.
 @Suite struct BoundRowsTests {
     /// Every kind of column, nulls among text, and text that is empty, quoted or beyond ASCII, read back in order.
     @Test func rowsOfEveryKindReadBackAsGiven() async throws {

@@ -58,6 +58,21 @@ import Testing
         #expect(cache.value(for: "k") == nil)
     }
 
+    /// A full cache is emptied for a new key, not for a refreshed one (which replaces its own entry).
+    @Test func aRefreshOfAFullCacheKeepsTheOtherEntries() {
+        let time = Time()
+        let cache = cache(time)
+        for index in 0..<10 { cache.store("v\(index)", for: "k\(index)", generation: cache.generation) }
+        time.advance(milliseconds: 600)
+        #expect(cache.value(for: "k0") == nil)
+        cache.store("refreshed", for: "k0", generation: cache.generation)
+        #expect(cache.value(for: "k0") == "refreshed")
+        #expect(cache.value(for: "k9") == nil, "k9 is refreshed by this caller")
+        #expect(cache.value(for: "k9") == "v9", "and still there for the others")
+        cache.store("new", for: "k10", generation: cache.generation)
+        #expect(cache.value(for: "k9") == nil && cache.value(for: "k10") == "new")
+    }
+
     /// A refresh that read the database before an invalidation cannot store what it read.
     @Test func aRefreshStartedBeforeAnInvalidationStoresNothing() {
         let time = Time()

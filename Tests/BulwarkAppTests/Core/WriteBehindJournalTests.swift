@@ -64,6 +64,24 @@ import Vapor
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".journal") }
     }
 
+    /// The write runs on the writer's thread, inside the transaction Fluent opens in a task of its own: not on the
+    /// event loops that answer requests.
+    @Test func batchesAreWrittenOnTheWriterThread() async throws {
+        try await withBulwark { app in
+            let onWriterThread = NIOLockedValueBox<[Bool]>([])
+            let journal = try WriteBehindJournal<Number>(db: app.db, logger: app.logger, directory: nil, prefix: "test") { _, db in
+                onWriterThread.withLockedValue { $0.append(WriterThread.shared.isCurrent) }
+                _ = try await db.sql.raw("SELECT 1 AS one").all()
+                onWriterThread.withLockedValue { $0.append(WriterThread.shared.isCurrent) }
+            }
+            for n in 0..<3 { try journal.append(Number(n)) }
+            await journal.caughtUp(timeout: .seconds(30))
+            await journal.close()
+            let seen = onWriterThread.withLockedValue { $0 }
+            #expect(!seen.isEmpty && seen.allSatisfy { $0 })
+        }
+    }
+
     @Test func itemsAppendedAtOnceAreWrittenTogetherAndAReaderWaitsForThem() async throws {
         try await withBulwark { app in
             let store = Store()

@@ -109,6 +109,22 @@ import Testing
         await fixture.stop()
     }
 
+    /// The fixture, unauthenticated, refuses MAIL (530) but still takes the recipient and opens the data phase: an
+    /// empty data phase would deliver an empty message, so the conversation is broken off and nothing is delivered.
+    @Test func aServerThatTakesTheRecipientAfterRefusingTheSenderGetsNoEmptyMessage() async throws {
+        let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"), pipelining: true)
+        try await fixture.start()
+        var settings = SMTPSettings(host: "127.0.0.1", port: fixture.port, security: .none)
+        settings.timeout = .seconds(5)
+        let outcomes = await SMTPMailer(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t"))
+            .send([message(to: "a@acme.test"), message(to: "b@acme.test")])
+        #expect(outcomes.count == 2)
+        #expect(outcomes.allSatisfy { $0 != .sent })
+        #expect(fixture.messages.isEmpty)
+        #expect(fixture.pipelinedEnvelopes == 1)
+        await fixture.stop()
+    }
+
     @Test func upgradesWithSTARTTLS() async throws {
         let fixture = try SMTPFixture(credentials: ("bulwark", "s3cret"), withTLS: true)
         try await fixture.start()

@@ -266,6 +266,19 @@ final class ScriptedMailer: Mailer, Sendable {
         }
     }
 
+    /// A campaign this process stopped sends nothing more, whatever a read of its rows said a moment earlier (the
+    /// check of the next message is read while the previous outcome is written, possibly before the cancel commits).
+    @Test func aCampaignThisProcessStoppedSendsNothingMore() async throws {
+        try await withBulwark { app in
+            let mailer = ScriptedMailer()
+            app.phishingMailerOverride = mailer
+            let (_, campaign) = try await launchedCampaign(app, people: 3)
+            StoppedCampaigns.note(try #require(UUID(uuidString: campaign)))
+            #expect(try await PhishingSender(context: .test(app)).sendDue() == 0)
+            #expect(mailer.recipients.isEmpty)
+        }
+    }
+
     @Test func twoSendersAtOnceSendEachMessageOnce() async throws {
         let fixture = try SMTPFixture()
         try await fixture.start()

@@ -147,10 +147,10 @@ final class SMTPFixture: Sendable {
                     let password = Data(base64Encoded: try await reader.readLine()).map { String(decoding: $0, as: UTF8.self) } ?? ""
                     user = try await check(name, password, reply: reply)
                 } else if upper.hasPrefix("MAIL FROM:") {
+                    if pipelining && reader.hasBufferedLine { pipelinedCount.withLockedValue { $0 += 1 } }
                     if credentials != nil && user == nil { try await reply("530 5.7.0 Authentication required"); continue }
                     from = Self.address(line)
                     recipients = []
-                    if pipelining && reader.hasBufferedLine { pipelinedCount.withLockedValue { $0 += 1 } }
                     try await reply("250 2.1.0 OK")
                 } else if upper.hasPrefix("RCPT TO:") {
                     let address = Self.address(line)
