@@ -166,7 +166,7 @@ cat > "$root/Benchmarks/$output" <<MD
 project's 2-core machine.
 
 ## Sending
-$people simulations, one template, one sending profile (throttle 1,000,000/min), batches of 800 over 32 SMTP connections:
+$people simulations, one template, one sending profile (throttle 1,000,000/min), batches of 1,600 over 32 SMTP connections:
 all $sent sent in ${send_seconds} s (the launch request, which writes the first 2,000 simulations and queues a job for the rest: ${launch_seconds} s),
 **$rate messages per second**$share; the sink counted $received messages.
 

@@ -279,6 +279,25 @@ final class ScriptedMailer: Mailer, Sendable {
         }
     }
 
+    /// A round that outlasts the lease (a slow relay) keeps its claims: a second worker arriving after the lease finds
+    /// nothing abandoned to take over.
+    @Test func aRoundLongerThanTheLeaseKeepsItsClaims() async throws {
+        try await withBulwark { app in
+            // Three messages per connection, a second each: the third waits claimed for two seconds; the lease is one.
+            let mailer = ScriptedMailer(afterEach: { _ in try await Task.sleep(for: .seconds(1)) })
+            app.phishingMailerOverride = mailer
+            let (_, campaign) = try await launchedCampaign(app, people: 3 * PhishingSender.connections - 1)
+            let first = JobContext(app: app, worker: "sender-a", lease: 1, shouldStop: { false })
+            let second = JobContext(app: app, worker: "sender-b", lease: 1, shouldStop: { false })
+            let sending = Task { try await PhishingSender(context: first).sendDue() }
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(try await PhishingSender(context: second).sendDue() == 0, "nothing of the running round looked abandoned")
+            #expect(try await sending.value == 3 * PhishingSender.connections)
+            #expect(Set(mailer.recipients).count == mailer.recipients.count)
+            #expect(try await statuses(app, campaign) == ["sent": 3 * PhishingSender.connections])
+        }
+    }
+
     @Test func twoSendersAtOnceSendEachMessageOnce() async throws {
         let fixture = try SMTPFixture()
         try await fixture.start()
