@@ -332,11 +332,16 @@ struct PhishingSender: Sendable {
                     var claimed = BoundRows(count: ids.count, on: db)
                     claimed.add(ids)
                     try await db.useGenericPlans()
+                    // On PostgreSQL rows are locked in id order, as the outcome writer and a stop lock them, and a row
+                    // one of them holds is skipped (its claim is being settled): a plan's own order could deadlock.
+                    let lock = db.sql.dialect.name == "postgresql" ? "ORDER BY s.id FOR NO KEY UPDATE OF s SKIP LOCKED" : ""
                     try await db.plainRun("""
-                        WITH v(id) AS (\(claimed.table))
+                        WITH v(id) AS (\(claimed.table)),
+                             held AS (SELECT s.id FROM v CROSS JOIN phishing_simulations s
+                                      WHERE s.id = v.id AND s.send_status = 'sending' AND s.claimed_by = \(bind: context.worker)
+                                      \(unsafeRaw: lock))
                         UPDATE phishing_simulations SET claimed_at = \(bind: context.now)
-                        FROM v WHERE phishing_simulations.id = v.id
-                          AND phishing_simulations.send_status = 'sending' AND phishing_simulations.claimed_by = \(bind: context.worker)
+                        FROM held WHERE phishing_simulations.id = held.id
                         """, prepared: true)
                 }
             } catch {
