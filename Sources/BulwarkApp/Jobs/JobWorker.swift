@@ -14,6 +14,9 @@ struct JobContext: Sendable {
 
     /// The clock is read at each use: a long run must not stamp late work with its start time.
     var now: Date { app.clock.now() }
+
+    /// How often a lease, or a claim a job holds, is renewed: three times per lease.
+    var heartbeatInterval: TimeInterval { max(lease / 3, 0.05) }
 }
 
 /// Thrown by a handler that stopped early because the process is shutting down; its job is handed back, uncounted.
@@ -138,7 +141,7 @@ final class JobWorker: Sendable {
                 group.addTask { try await handler.run(payload: job.payload, context: context) }
                 group.addTask {
                     while true {
-                        try await Task.sleep(for: .seconds(max(lease / 3, 0.05)))
+                        try await Task.sleep(for: .seconds(context.heartbeatInterval))
                         do {
                             if try await queue.heartbeat([jobID], worker: name).isEmpty { throw LeaseLost() }
                         } catch let error where !(error is LeaseLost) && !(error is CancellationError) {

@@ -290,7 +290,7 @@ struct PhishingSender: Sendable {
     private func renewClaims(_ ids: [UUID]) async throws {
         guard !ids.isEmpty else { return }
         while true {
-            try await Task.sleep(for: .seconds(max(context.lease / 3, 0.05)))
+            try await Task.sleep(for: .seconds(context.heartbeatInterval))
             do {
                 try await db.transaction { [context] db in
                     var claimed = BoundRows(count: ids.count, on: db)
