@@ -129,7 +129,12 @@ enum EmailAddress {
         guard let at = scalars.firstIndex(of: "@"), at != scalars.startIndex else { return false }
         let domain = scalars[scalars.index(after: at)...]
         guard !domain.contains("@"), domain.contains("."), domain.first != ".", domain.last != ".",
-              !scalars.contains(where: { $0.properties.isWhitespace }) else { return false }
+              !scalars.contains(where: isWhitespace) else { return false }
         return text.utf8.count <= 254 || text.count <= 254
+    }
+
+    /// Unicode's White_Space, answered for ASCII without the property tables (a tenth of an import's parsing time).
+    private static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII ? scalar == " " || (0x09...0x0D).contains(scalar.value) : scalar.properties.isWhitespace
     }
 }

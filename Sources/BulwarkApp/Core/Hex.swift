@@ -147,17 +147,17 @@ extension UUID {
 
     private static let monotonicClock = NIOLockedValueBox<(milliseconds: UInt64, counter: UInt16)>((0, 0))
 
+    /// The random bits come from `SystemRandomNumberGenerator` (getrandom(2)): Foundation's `UUID()` opens and reads
+    /// `/dev/urandom` for each id on Linux, which was a sixth of the importer's event-loop time.
     private static func version7(milliseconds: UInt64, counter: UInt16?) -> UUID {
-        var bytes = withUnsafeBytes(of: UUID().uuid) { Array($0) }
-        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
-        if let counter {
-            bytes[6] = 0x70 | UInt8(counter >> 8)
-            bytes[7] = UInt8(truncatingIfNeeded: counter)
-        } else {
-            bytes[6] = 0x70 | (bytes[6] & 0x0f)
-        }
-        bytes[8] = 0x80 | (bytes[8] & 0x3f)
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        var random = SystemRandomNumberGenerator()
+        let high: UInt64 = random.next(), low: UInt64 = random.next()
+        func byte(_ word: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: word >> (8 * (7 - index))) }
+        func time(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
+        let (versionHigh, versionLow): (UInt8, UInt8) = counter.map { (0x70 | UInt8($0 >> 8), UInt8(truncatingIfNeeded: $0)) }
+            ?? (0x70 | (byte(high, 6) & 0x0f), byte(high, 7))
+        return UUID(uuid: (time(0), time(1), time(2), time(3), time(4), time(5), versionHigh, versionLow,
+                           0x80 | (byte(low, 0) & 0x3f), byte(low, 1), byte(low, 2), byte(low, 3),
+                           byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7)))
     }
 }

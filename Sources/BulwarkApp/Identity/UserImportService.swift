@@ -219,30 +219,30 @@ struct UserImportService: Sendable {
             return stored
         }
 
-        /// One multi-row insert; returns the emails that went in (the others were taken, before or meanwhile).
+        /// One insert of the whole batch, its rows bound column by column (`BoundRows`: one statement text for any
+        /// batch, one FTS flush per batch on SQLite instead of one per statement); returns the emails that went in
+        /// (the others were taken, before or meanwhile).
         static func insert(_ candidates: [Candidate], into client: Client, now: Date, on db: any Database) async throws -> Set<String> {
             // PostgreSQL keeps roles in an enum type, which a SELECT's text literal does not turn into by itself.
             let role = db.sql.dialect.name == "postgresql" ? "'company_user'::user_role" : "'company_user'"
-            return try await db.transaction { db in
-                var stored = Set<String>()
-                for start in stride(from: 0, to: candidates.count, by: 500) {
-                    let rows = SQLList(candidates[start..<min(start + 500, candidates.count)].map { person in
-                        SQLGroupExpression([
-                            SQLBind(person.id), SQLBind(client.$company.id), SQLBind(client.id!), SQLBind(client.id!),
-                            SQLBind(person.first), SQLBind(person.last), SQLBind(person.email), SQLBind(person.position),
-                            SQLBind(person.department), SQLBind(now), SQLBind(now),
-                        ] as [any SQLExpression])
-                    })
-                    let inserted = try await db.sql.raw("""
-                        INSERT INTO users (id, company_id, client_id, current_client_id, first_name, last_name, email, position,
-                                           department, created_at, updated_at, locale, status, role, totp_enabled, failed_logins)
-                        SELECT v.*, 'en', 'active', \(unsafeRaw: role), false, 0 FROM (VALUES \(rows)) AS v WHERE true
-                        ON CONFLICT (email) DO NOTHING RETURNING email
-                        """).all()
-                    for row in inserted { stored.insert(try row.decode(column: "email", as: String.self)) }
-                }
-                return stored
-            }
+            var rows = BoundRows(count: candidates.count, on: db)
+            rows.add(candidates.map(\.id))
+            rows.add(candidates.map(\.first))
+            rows.add(candidates.map(\.last))
+            rows.add(candidates.map(\.email))
+            rows.add(candidates.map(\.position))
+            rows.add(candidates.map(\.department))
+            // `WHERE true`: SQLite would read `ON CONFLICT` as a join's `ON` after a bare `FROM v`.
+            let stored = try await db.plainRows("""
+                WITH v(id, first_name, last_name, email, position, department) AS (\(rows.table))
+                INSERT INTO users (id, company_id, client_id, current_client_id, first_name, last_name, email, position,
+                                   department, created_at, updated_at, locale, status, role, totp_enabled, failed_logins)
+                SELECT v.id, \(bind: client.$company.id), \(bind: client.id!), \(bind: client.id!), v.first_name, v.last_name,
+                       v.email, v.position, v.department, \(bind: now), \(bind: now), 'en', 'active', \(unsafeRaw: role), false, 0
+                FROM v WHERE true
+                ON CONFLICT (email) DO NOTHING RETURNING email
+                """, prepared: true) { try $0.next(String.self) }
+            return Set(stored)
         }
 
         /// Writes what is left, links managers and audits the import. `interrupted`: the file broke off; what was

@@ -231,13 +231,14 @@ import VaporTesting
             Bad,Email,not-an-email,,,
             Orphan,Report,orphan@acme.test,,,nobody@acme.test
             "Quoted, Name",Q,quoted@acme.test,,"R&D",existing@acme.test
+            "Zoë ""Z"" \\",Ñúñez\u{1F600},zoe@acme.test,"Line\tTab",,
             """
             let response = try await app.send(.POST, "/api/v1/users/import", token: tenant.token, body: csv,
                                               contentType: HTTPMediaType(type: "text", subType: "csv"))
             #expect(response.status == .ok)
             let data = JSON(response)["data"]
-            #expect(data["total_rows"].int == 7)
-            #expect(data["imported"].int == 3)
+            #expect(data["total_rows"].int == 8)
+            #expect(data["imported"].int == 4)
             #expect(data["failed"].int == 4)
             #expect(data["errors"].array.compactMap { $0["row"].int } == [4, 5, 6, 7])
             #expect(data["errors"][0]["errors"]["first_name"].exists)
@@ -249,6 +250,15 @@ import VaporTesting
             let quoted = try await User.query(on: app.db).filter(\.$email == "quoted@acme.test").first()
             #expect(quoted?.firstName == "Quoted, Name")
             #expect(quoted?.department == "R&D")
+            #expect(quoted?.position == nil)
+            // Quotes, a backslash, a tab and characters beyond ASCII arrive as written (the batch is bound as JSON on
+            // SQLite and as arrays on PostgreSQL).
+            let zoe = try #require(try await User.query(on: app.db).filter(\.$email == "zoe@acme.test").first())
+            #expect(zoe.firstName == "Zoë \"Z\" \\")
+            #expect(zoe.lastName == "Ñúñez\u{1F600}")
+            #expect(zoe.position == "Line\tTab")
+            #expect(zoe.department == nil)
+            #expect(zoe.createdAt != nil && zoe.role == .companyUser && zoe.status == "active")
         }
     }
 
