@@ -147,6 +147,18 @@ extension UUID {
 
     private static let monotonicClock = NIOLockedValueBox<(milliseconds: UInt64, counter: UInt16)>((0, 0))
 
+    /// A version 4 (random) UUID from getrandom(2), for ids made in bulk (a launch's simulations, each sent message's
+    /// Message-ID): `UUID()` opens `/dev/urandom` for each one on Linux.
+    static func random() -> UUID {
+        var random = SystemRandomNumberGenerator()
+        var bytes = (random.next() as UInt64, random.next() as UInt64)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = 0x40 | (raw[6] & 0x0f)
+            raw[8] = 0x80 | (raw[8] & 0x3f)
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
+    }
+
     /// The random bits come from `SystemRandomNumberGenerator` (getrandom(2)): Foundation's `UUID()` opens and reads
     /// `/dev/urandom` for each id on Linux, which was a sixth of the importer's event-loop time.
     private static func version7(milliseconds: UInt64, counter: UInt16?) -> UUID {

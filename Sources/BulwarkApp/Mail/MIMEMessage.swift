@@ -4,9 +4,9 @@ import Foundation
 /// encoded words, base64 bodies wrapped at 76 columns, Date and Message-ID headers. SMTP dot-stuffing is done by the
 /// transport, since it belongs to the DATA phase, not the message.
 enum MIMEMessage {
-    static func render(_ message: MailMessage, date: Date, domain: String, boundary: String = "bulwark-" + UUID().uuidString) -> String {
+    static func render(_ message: MailMessage, date: Date, domain: String, boundary: String = "bulwark-" + UUID.random().uuidString) -> String {
         var lines: [String] = []
-        let messageID = message.messageID ?? "<\(UUID().lowercasedString)@\(domain)>"
+        let messageID = message.messageID ?? "<\(UUID.random().lowercasedString)@\(domain)>"
         lines.append("From: \(address(message.from))")
         lines.append("To: \(message.to.map(address).joined(separator: ", "))")
         lines.append("Subject: \(encodeHeader(message.subject))")

@@ -116,10 +116,10 @@ enum PhishingLaunch {
             let position = first + index
             let template = campaign.templateAssignment == "ab" ? templates[position % templates.count] : templates.randomElement()!
             insert = insert.values(
-                SQLBind(UUID()), SQLBind(campaign.clientID), SQLBind(plan.campaignId), SQLBind(id), SQLBind(template),
+                SQLBind(UUID.random()), SQLBind(campaign.clientID), SQLBind(plan.campaignId), SQLBind(id), SQLBind(template),
                 SQLBind(TrackingTarget.mint(campaignID: plan.campaignId)), SQLBind(person.email), SQLBind(person.firstName), SQLBind(person.lastName),
                 SQLBind(person.department), SQLBind(person.position), SQLBind("queued"), SQLBind(0),
-                SQLBind(plan.sendAt(position: position)), SQLBind(0), SQLBind("<\(UUID().lowercasedString)@\(plan.domain)>"))
+                SQLBind(plan.sendAt(position: position)), SQLBind(0), SQLBind("<\(UUID.random().lowercasedString)@\(plan.domain)>"))
             rows += 1
         }
         if rows > 0 { try await insert.ignoringConflicts(with: ["campaign_id", "user_id"]).run() }

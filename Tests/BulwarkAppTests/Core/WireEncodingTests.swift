@@ -109,6 +109,17 @@ extension WireEncodingTests {
         #expect(!UUID.byteOrder(ids[0], ids[0]))
     }
 
+    @Test func randomIdsAreVersion4AndDistinct() {
+        let ids = (0..<10_000).map { _ in UUID.random() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.lowercasedString.dropFirst(14).first == "4" && "89ab".contains($0.lowercasedString.dropFirst(19).first!) })
+        // Every random hex digit takes more than one value across the ids (none is left fixed by the byte handling).
+        let text = ids.map { Array($0.lowercasedString) }
+        for position in 0..<36 where ![8, 13, 14, 18, 19, 23].contains(position) {
+            #expect(Set(text.map { $0[position] }).count > 1, "digit \(position) varies")
+        }
+    }
+
     @Test func timeOrderedIdsAreVersion7AndFollowTheClock() {
         let start = Date(timeIntervalSince1970: 1_800_000_000.123)
         let ids = (0..<100).map { UUID.timeOrdered(at: start.addingTimeInterval(Double($0) * 0.002)) }
