@@ -60,6 +60,10 @@ struct Settings: Sendable {
     /// Where tracking events wait for the database (BULWARK_JOURNAL_DIR): beside the SQLite file, `bulwark-journal` on
     /// PostgreSQL, nowhere (memory) for the in-memory database of tests.
     var journalDirectory: String? = nil
+    /// A list whose bounded count takes longer than this (BULWARK_LIST_COUNT_SLOW_MS, default 100) keeps that count as
+    /// an estimate for a while even below `ListTotals.exactLimit` (a filter no index serves walks the whole list to
+    /// count it). Never in tests, whose lists must count exactly however slowly a busy machine runs them.
+    var listCountSlowAfter: TimeInterval = 0.1
 
     struct OIDCSettings: Sendable {
         var issuer: String
@@ -136,7 +140,9 @@ struct Settings: Sendable {
                 case .postgres: environment == .testing ? nil : "bulwark-journal"
                 case .sqliteMemory: nil
                 }
-            }()
+            }(),
+            listCountSlowAfter: environment == .testing ? .infinity
+                : env("BULWARK_LIST_COUNT_SLOW_MS").flatMap(Double.init).map { max($0, 1) / 1000 } ?? 0.1
         )
     }
 }

@@ -71,6 +71,7 @@ func configure(_ app: Application, settings: Settings) async throws {
     app.middleware.use(PrincipalAuthenticator())
     app.middleware.use(RateLimitMiddleware(rules: settings.rateLimits, store: app.rateLimitStore))
 
+    ListTotals.slowWalkSetting.withLockedValue { $0 = settings.listCountSlowAfter }
     app.mailer = settings.smtp.map { SMTPMailer(settings: $0, group: app.eventLoopGroup, logger: app.logger) }
         ?? LogMailer(logger: app.logger)
     try await syncBuiltinContent(app)

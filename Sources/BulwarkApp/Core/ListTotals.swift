@@ -15,6 +15,11 @@ import SQLKit
 /// refresh that sees it. A count older than five refresh ages (at least `maxStaleAge`, at most `longestTrustedAge`:
 /// its refreshes failing or hanging) is no longer trusted: requests walk again and a new refresh starts.
 ///
+/// A list whose bounded walk itself is slow (longer than `slowWalk`: a filter no index serves, such as a department,
+/// walks the whole list to count a few thousand rows) is treated the same way below the limit: its count is kept, said
+/// to be an estimate, and refreshed in the background, so not every page walks the whole list again. It is exact again
+/// from the refresh that finds it cheap.
+///
 /// A count is refreshed after `maxAge`, or later if it is expensive (`BackgroundBudget`): at a million people on SQLite
 /// a count of the client's people (0.37 s) is refreshed about every three minutes, the overdue list's (1.4 s) about
 /// every ten (the longest), and both say they are estimates. Counted every 30 s, they put those lists' p99 at 386 ms
@@ -27,6 +32,8 @@ enum ListTotals {
     /// than its work, and must not leave a list's total hours old.
     static let longestRefreshAge: TimeInterval = 600
     static let longestTrustedAge: TimeInterval = 1_800
+    /// `Settings.listCountSlowAfter`, set by `configure` (one value per process); off until then.
+    static let slowWalkSetting = NIOLockedValueBox<TimeInterval>(.infinity)
 
     struct Total: Sendable {
         let count: Int
@@ -70,15 +77,23 @@ enum ListTotals {
 
     /// The same for a hand-written list: `bounded` counts at most `exactLimit + 1` rows, `full` counts them all; `key`
     /// names the list and everything that filters it (tenant, filters), never a moving value such as the time.
-    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, now: Date = Date(), bounded: () async throws -> Int,
+    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, slowWalk: TimeInterval = slowWalkSetting.withLockedValue { $0 },
+                      now: Date = Date(), bounded: () async throws -> Int,
                       full: @escaping @Sendable () async throws -> Int) async throws -> Total {
-        // A list known to be large (its last count above the limit) skips even the bounded walk.
-        let knownLarge = cache.withLockedValue { entries -> Bool in
+        // A list known to be large, or slow to walk, skips even the bounded walk.
+        let known = cache.withLockedValue { entries -> Bool in
             guard let entry = entries[key] else { return false }
-            return entry.count > exactLimit && now.timeIntervalSince(entry.countedAt) <= entry.trustedAge
+            return (entry.count > exactLimit || entry.cost > slowWalk) && now.timeIntervalSince(entry.countedAt) <= entry.trustedAge
         }
-        let boundedCount = knownLarge ? exactLimit + 1 : try await bounded()
-        guard boundedCount > exactLimit else { return Total(count: boundedCount, estimated: false) }
+        var boundedCount = 0
+        if !known {
+            let walk = try await BackgroundBudget.measure(bounded)
+            guard walk.value > exactLimit else {
+                if walk.cost > slowWalk { cache.withLockedValue { remember(walk, for: key, in: &$0) } }
+                return Total(count: walk.value, estimated: false)
+            }
+            boundedCount = walk.value
+        }
         let (cached, refresh) = cache.withLockedValue { entries -> (Entry?, Bool) in
             guard var entry = entries[key] else { return (nil, false) }
             guard now.timeIntervalSince(entry.countedAt) > entry.refreshAge,

@@ -7,7 +7,8 @@ struct PaginationMeta: Encodable, Sendable {
     let perPage: Int
     let total: Int
     let lastPage: Int
-    /// Present (true) when `total` is not exact: above `ListTotals.exactLimit` rows it is the count of a moment ago.
+    /// Present (true) when `total` is not exact: above `ListTotals.exactLimit` rows, or for a list slow to count (a filter
+    /// no index serves), it is the count of a moment ago.
     let totalEstimated: Bool?
     /// Lists with keyset paging: pass it as `cursor` for the page after this one (absent on the last page).
     var nextCursor: String?

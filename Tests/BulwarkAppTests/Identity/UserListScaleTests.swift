@@ -240,6 +240,61 @@ import VaporTesting
         #expect(counts.withLockedValue { $0 } == 2, "one refresh for the sixteen")
     }
 
+    /// A filter no index serves walks the whole list to count even a few rows: once such a walk is slow, its count is
+    /// kept as an estimate (refreshed in the background) instead of walking again on every page; a quick walk never is,
+    /// and a list found quick again by its refresh is walked and exact again.
+    @Test func aSlowSmallCountIsKeptAsAnEstimateUntilItIsQuickAgain() async throws {
+        let key = "slow:\(UUID())"
+        // A walk of 0.3 s is refreshed every 150 s (`BackgroundBudget`) and trusted for 750.
+        let (size, delay, walks) = (NIOLockedValueBox(3), NIOLockedValueBox(300), NIOLockedValueBox(0))
+        @Sendable func count() async throws -> Int {
+            try await Task.sleep(for: .milliseconds(delay.withLockedValue { $0 }))
+            return size.withLockedValue { $0 }
+        }
+        func total(at now: Date) async throws -> ListTotals.Total {
+            try await ListTotals.total(key: key, exactLimit: 5, slowWalk: 0.05, now: now, bounded: {
+                walks.withLockedValue { $0 += 1 }
+                return try await count()
+            }, full: count)
+        }
+        let start = Date()
+        let first = try await total(at: start)
+        #expect(first.count == 3 && !first.estimated, "the first walk answers exactly")
+        size.withLockedValue { $0 = 4 }
+        let kept = try await total(at: start)
+        #expect(kept.count == 3 && kept.estimated, "a slow walk's count is kept, and said to be an estimate")
+        #expect(walks.withLockedValue { $0 } == 1)
+        // Once stale, one refresh counts again in the background; it is still slow, so the fresh count is kept too.
+        let later = start.addingTimeInterval(ListTotals.longestRefreshAge + 1)
+        var refreshed = try await total(at: later)
+        for _ in 0..<100 where refreshed.count != 4 {
+            try await Task.sleep(for: .milliseconds(20))
+            refreshed = try await total(at: later)
+        }
+        #expect(refreshed.count == 4 && refreshed.estimated)
+        #expect(walks.withLockedValue { $0 } == 1, "no page walked the list meanwhile")
+        // The list becomes quick to count: the next refresh finds it so, and from then on every page walks and is exact.
+        delay.withLockedValue { $0 = 0 }
+        size.withLockedValue { $0 = 2 }
+        var exact = try await total(at: later)
+        for _ in 0..<100 where exact.estimated {
+            try await Task.sleep(for: .milliseconds(20))
+            exact = try await total(at: later)
+        }
+        #expect(exact.count == 2 && !exact.estimated)
+        size.withLockedValue { $0 = 1 }
+        #expect(try await total(at: later).count == 1, "a quick walk is never kept")
+
+        // With the setting off (tests, and every list until `configure` sets it), a slow walk is exact every time.
+        let offKey = "slow-off:\(UUID())"
+        size.withLockedValue { $0 = 3 }
+        delay.withLockedValue { $0 = 60 }
+        _ = try await ListTotals.total(key: offKey, exactLimit: 5, slowWalk: .infinity, bounded: count, full: count)
+        size.withLockedValue { $0 = 4 }
+        let unkept = try await ListTotals.total(key: offKey, exactLimit: 5, slowWalk: .infinity, bounded: count, full: count)
+        #expect(unkept.count == 4 && !unkept.estimated)
+    }
+
     /// A count that takes long is refreshed less often (`BackgroundBudget.costFactor` times its cost): background
     /// counting stays a small share of a core.
     @Test func anExpensiveCountIsRefreshedLessOften() async throws {
