@@ -62,7 +62,8 @@ struct Settings: Sendable {
     var journalDirectory: String? = nil
     /// A list whose bounded count takes longer than this (BULWARK_LIST_COUNT_SLOW_MS, default 100) keeps that count as
     /// an estimate for a while even below `ListTotals.exactLimit` (a filter no index serves walks the whole list to
-    /// count it). Never in tests, whose lists must count exactly however slowly a busy machine runs them.
+    /// count it). 0 turns it off; it is off in tests, whose lists must count exactly however slowly a busy machine runs
+    /// them.
     var listCountSlowAfter: TimeInterval = 0.1
 
     struct OIDCSettings: Sendable {
@@ -142,7 +143,7 @@ struct Settings: Sendable {
                 }
             }(),
             listCountSlowAfter: environment == .testing ? .infinity
-                : env("BULWARK_LIST_COUNT_SLOW_MS").flatMap(Double.init).map { max($0, 1) / 1000 } ?? 0.1
+                : env("BULWARK_LIST_COUNT_SLOW_MS").flatMap(Double.init).map { $0 > 0 ? $0 / 1000 : .infinity } ?? 0.1
         )
     }
 }

@@ -15,8 +15,8 @@ import SQLKit
 /// refresh that sees it. A count older than five refresh ages (at least `maxStaleAge`, at most `longestTrustedAge`:
 /// its refreshes failing or hanging) is no longer trusted: requests walk again and a new refresh starts.
 ///
-/// A list whose bounded walk itself is slow (longer than `slowWalk`: a filter no index serves, such as a department,
-/// walks the whole list to count a few thousand rows) is treated the same way below the limit: its count is kept, said
+/// A list whose bounded walk itself is slow twice in a row (longer than `slowWalk`: a filter no index serves, such as a
+/// department, walks the whole list to count a few thousand rows) is treated the same way below the limit: its count is kept, said
 /// to be an estimate, and refreshed in the background, so not every page walks the whole list again. It is exact again
 /// from the refresh that finds it cheap.
 ///
@@ -89,7 +89,7 @@ enum ListTotals {
         if !known {
             let walk = try await BackgroundBudget.measure(bounded)
             guard walk.value > exactLimit else {
-                if walk.cost > slowWalk { cache.withLockedValue { remember(walk, for: key, in: &$0) } }
+                if slowTwice(key, walk.cost > slowWalk) { cache.withLockedValue { remember(walk, for: key, in: &$0) } }
                 return Total(count: walk.value, estimated: false)
             }
             boundedCount = walk.value
@@ -134,9 +134,30 @@ enum ListTotals {
         return try await task.value
     }
 
-    /// A fresh full count, kept within `maxEntries` lists.
+    /// Lists whose last bounded walk was slow. One slow walk may only have waited (for a connection, for the CPU of a
+    /// busy machine): a small list is kept as an estimate only when two walks in a row were slow.
+    private static let slowWalks = NIOLockedValueBox<Set<String>>([])
+
+    private static func slowTwice(_ key: String, _ slow: Bool) -> Bool {
+        slowWalks.withLockedValue { walks in
+            guard slow else {
+                if !walks.isEmpty { walks.remove(key) }
+                return false
+            }
+            if walks.remove(key) != nil { return true }
+            if walks.count >= maxEntries { walks.removeAll(keepingCapacity: true) }
+            walks.insert(key)
+            return false
+        }
+    }
+
+    /// A fresh full count, kept within `maxEntries` lists: when full, the older half is dropped (not every list, so
+    /// many lists counted once cannot keep the large ones recounting in full).
     private static func remember(_ counted: (value: Int, cost: TimeInterval), for key: String, in entries: inout [String: Entry]) {
-        if entries[key] == nil, entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
+        if entries[key] == nil, entries.count >= maxEntries {
+            let cutoff = entries.values.map(\.countedAt).sorted()[entries.count / 2]
+            entries = entries.filter { $0.value.countedAt > cutoff }
+        }
         entries[key] = Entry(count: counted.value, countedAt: Date(), cost: counted.cost, refreshingSince: nil)
     }
 

@@ -126,8 +126,13 @@ extension Database {
     /// PostgreSQL's first few, or at once after `useGenericPlans()`), for a query whose text does not vary with its
     /// values (lists bound as one array, `= ANY(…)` or `BoundRows`, not as `IN (…)`). Planning a join over
     /// well-indexed tables cost four times its execution: most of PostgreSQL's CPU under the overdue list.
+    ///
+    /// `rerunnable: false`: a statement whose answer depends on having run once (an insert that returns what it
+    /// inserted) is never run again unprepared after a failure: the first run may have committed before its answer was
+    /// lost, and the second would answer as if those rows had been there before.
     func plainRows<Row: Sendable>(
-        _ query: SQLQueryString, prepared: Bool = false, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
+        _ query: SQLQueryString, prepared: Bool = false, rerunnable: Bool = true,
+        _ read: @escaping @Sendable (inout PlainRow) throws -> Row
     ) async throws -> [Row] {
         let (text, binds) = sql.serialize(query)
         if let sqlite = self as? any SQLiteDatabase {
@@ -152,7 +157,8 @@ extension Database {
             if prepared {
                 let shape = PreparedPlainStatement.Shape(text: text, types: binds.compactMap { ($0 as? any PostgresDynamicTypeEncodable)?.psqlType })
                 do {
-                    return try await postgres.preparedRows(PreparedPlainStatement(bindings: bindings), shape: shape, read)
+                    return try await postgres.preparedRows(PreparedPlainStatement(bindings: bindings), shape: shape,
+                                                           closeIfPoisoned: !inTransaction, read)
                 } catch let error as PSQLError {
                     // PostgresNIO keeps a failed prepare under its name for the connection's life (a lock timeout, a
                     // column type a migration changed): that connection was closed, and this once the query runs as
@@ -160,7 +166,7 @@ extension Database {
                     // gets the error itself. Nor for an error of the values (a constraint, a deadlock), which the
                     // statement survives and an unprepared run would only repeat; the caller must see it as it is
                     // (the journal drops an item the database refuses).
-                    if inTransaction || !PreparedPlainStatement.mayBePoisoned(by: error) { throw error }
+                    if inTransaction || !rerunnable || !PreparedPlainStatement.mayBePoisoned(by: error) { throw error }
                     postgres.logger.warning("Prepared query failed; ran it unprepared", metadata: ["error": .string(String(reflecting: error))])
                 }
             }
@@ -179,7 +185,8 @@ extension Database {
 
 extension PostgresDatabase {
     fileprivate func preparedRows<Row: Sendable>(
-        _ statement: PreparedPlainStatement, shape: PreparedPlainStatement.Shape, _ read: @escaping @Sendable (inout PlainRow) throws -> Row
+        _ statement: PreparedPlainStatement, shape: PreparedPlainStatement.Shape, closeIfPoisoned: Bool,
+        _ read: @escaping @Sendable (inout PlainRow) throws -> Row
     ) async throws -> [Row] {
         try await withConnection { connection in
             connection.eventLoop.makeFutureWithTask {
@@ -191,10 +198,12 @@ extension PostgresDatabase {
                         }
                         return rows
                     } catch let error as PSQLError {
-                        // The pool drops a closed connection, and with it the failed statement it would keep. (Inside
-                        // a transaction its rollback then fails too, and the caller sees the connection closed: it
-                        // tries again later, on another.)
-                        if PreparedPlainStatement.mayBePoisoned(by: error) { try? await connection.close() }
+                        // The pool drops a closed connection, and with it the failed statement it would keep. Not a
+                        // transaction's: closing it under the transaction hung its rollback, and the whole request
+                        // with it (a trigger's error in the import's batch, when it was written in a transaction). A
+                        // statement left failed there fails again on that connection's next use outside a
+                        // transaction, which closes it then.
+                        if closeIfPoisoned, PreparedPlainStatement.mayBePoisoned(by: error) { try? await connection.close() }
                         throw error
                     }
                 }

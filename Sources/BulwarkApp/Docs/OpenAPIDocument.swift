@@ -30,7 +30,7 @@ enum OpenAPIDocument {
                     "Pagination": ["type": "object", "properties": [
                         "current_page": ["type": "integer"], "per_page": ["type": "integer"],
                         "total": ["type": "integer"], "last_page": ["type": "integer"],
-                        "total_estimated": ["type": "boolean", "description": "Present (true) when total is the count of a moment ago (lists above 10,000 rows)"],
+                        "total_estimated": ["type": "boolean", "description": "Present (true) when total is the count of a moment ago: lists above 10,000 rows, and smaller lists whose count takes long (a filter no index serves, in a large list)"],
                         "next_cursor": ["type": "string", "description": "Lists with cursor paging: pass as cursor for the next page; absent on the last. With a cursor, current_page is 1 and last_page counts pages from the start"],
                     ]],
                 ],

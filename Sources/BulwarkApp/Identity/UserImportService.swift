@@ -232,16 +232,19 @@ struct UserImportService: Sendable {
             rows.add(candidates.map(\.email))
             rows.add(candidates.map(\.position))
             rows.add(candidates.map(\.department))
-            // `WHERE true`: SQLite would read `ON CONFLICT` as a join's `ON` after a bare `FROM v`.
+            let table = rows.table
+            // Not `rerunnable`: after a connection lost once the insert had committed, a second run would insert
+            // nothing and report the batch's people as taken. `WHERE true`: SQLite would read `ON CONFLICT` as a
+            // join's `ON` after a bare `FROM v`.
             let stored = try await db.plainRows("""
-                WITH v(id, first_name, last_name, email, position, department) AS (\(rows.table))
+                WITH v(id, first_name, last_name, email, position, department) AS (\(table))
                 INSERT INTO users (id, company_id, client_id, current_client_id, first_name, last_name, email, position,
                                    department, created_at, updated_at, locale, status, role, totp_enabled, failed_logins)
                 SELECT v.id, \(bind: client.$company.id), \(bind: client.id!), \(bind: client.id!), v.first_name, v.last_name,
                        v.email, v.position, v.department, \(bind: now), \(bind: now), 'en', 'active', \(unsafeRaw: role), false, 0
                 FROM v WHERE true
                 ON CONFLICT (email) DO NOTHING RETURNING email
-                """, prepared: true) { try $0.next(String.self) }
+                """, prepared: true, rerunnable: false) { try $0.next(String.self) }
             return Set(stored)
         }
 

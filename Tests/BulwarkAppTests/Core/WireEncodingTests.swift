@@ -130,6 +130,14 @@ extension WireEncodingTests {
             #expect("89ab".contains(id.lowercasedString.dropFirst(19).first!), "RFC 9562 variant")
         }
         #expect(ids[0].lowercasedString.hasPrefix(String(1_800_000_000_123, radix: 16).leftPadded(to: 12).prefix(8)))
+        // Ids of one instant differ only in their random bits: each of those hex digits takes more than one value
+        // (a fixed bit would make tracking events of one millisecond collide, and `ON CONFLICT (id)` drop them).
+        let sameInstant = (0..<2_000).map { _ in Array(UUID.timeOrdered(at: start).lowercasedString) }
+        #expect(Set(sameInstant).count == sameInstant.count)
+        for position in [15, 16, 17, 20, 21, 22] + Array(24..<36) {
+            #expect(Set(sameInstant.map { $0[position] }).count > 1, "digit \(position) varies")
+        }
+        #expect(Set(sameInstant.map { $0[19] }).count == 4, "the variant digit keeps its two random bits")
     }
 
     @Test func idsMadeTogetherKeepTheirOrderAcrossThreads() async {

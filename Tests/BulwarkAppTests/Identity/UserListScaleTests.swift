@@ -259,20 +259,25 @@ import VaporTesting
         }
         let start = Date()
         let first = try await total(at: start)
-        #expect(first.count == 3 && !first.estimated, "the first walk answers exactly")
+        #expect(first.count == 3 && !first.estimated, "one slow walk may only have waited: it is not kept")
         size.withLockedValue { $0 = 4 }
+        let second = try await total(at: start)
+        #expect(second.count == 4 && !second.estimated, "the second slow walk still answers exactly")
+        size.withLockedValue { $0 = 5 }
         let kept = try await total(at: start)
-        #expect(kept.count == 3 && kept.estimated, "a slow walk's count is kept, and said to be an estimate")
-        #expect(walks.withLockedValue { $0 } == 1)
+        #expect(kept.count == 4 && kept.estimated, "after two slow walks in a row the count is kept, and said to be an estimate")
+        #expect(walks.withLockedValue { $0 } == 2)
+        size.withLockedValue { $0 = 4 }
         // Once stale, one refresh counts again in the background; it is still slow, so the fresh count is kept too.
-        let later = start.addingTimeInterval(ListTotals.longestRefreshAge + 1)
+        // (Well past the longest refresh age: the cache times its entries by the real clock, which moved on meanwhile.)
+        let later = start.addingTimeInterval(ListTotals.longestRefreshAge + 30)
         var refreshed = try await total(at: later)
         for _ in 0..<100 where refreshed.count != 4 {
             try await Task.sleep(for: .milliseconds(20))
             refreshed = try await total(at: later)
         }
         #expect(refreshed.count == 4 && refreshed.estimated)
-        #expect(walks.withLockedValue { $0 } == 1, "no page walked the list meanwhile")
+        #expect(walks.withLockedValue { $0 } == 2, "no page walked the list meanwhile")
         // The list becomes quick to count: the next refresh finds it so, and from then on every page walks and is exact.
         delay.withLockedValue { $0 = 0 }
         size.withLockedValue { $0 = 2 }
@@ -285,11 +290,20 @@ import VaporTesting
         size.withLockedValue { $0 = 1 }
         #expect(try await total(at: later).count == 1, "a quick walk is never kept")
 
+        // A slow walk, a quick one, a slow one: never two slow in a row, so never kept.
+        let mixedKey = "slow-mixed:\(UUID())"
+        for (index, milliseconds) in [300, 0, 300].enumerated() {
+            delay.withLockedValue { $0 = milliseconds }
+            size.withLockedValue { $0 = index }
+            let mixed = try await ListTotals.total(key: mixedKey, exactLimit: 5, slowWalk: 0.05, bounded: count, full: count)
+            #expect(mixed.count == index && !mixed.estimated)
+        }
+
         // With the setting off (tests, and every list until `configure` sets it), a slow walk is exact every time.
         let offKey = "slow-off:\(UUID())"
         size.withLockedValue { $0 = 3 }
         delay.withLockedValue { $0 = 60 }
-        _ = try await ListTotals.total(key: offKey, exactLimit: 5, slowWalk: .infinity, bounded: count, full: count)
+        for _ in 0..<2 { _ = try await ListTotals.total(key: offKey, exactLimit: 5, slowWalk: .infinity, bounded: count, full: count) }
         size.withLockedValue { $0 = 4 }
         let unkept = try await ListTotals.total(key: offKey, exactLimit: 5, slowWalk: .infinity, bounded: count, full: count)
         #expect(unkept.count == 4 && !unkept.estimated)
