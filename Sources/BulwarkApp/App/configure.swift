@@ -126,6 +126,10 @@ private func tuneSQLite(_ app: Application, settings: Settings) async throws {
         // and again is copied into the database once per checkpoint, and each checkpoint syncs the file. The
         // flusher stored 7,850 events/s with the default on a busy 2-core machine, 8,900 with this.
         try await db.sql.raw("PRAGMA wal_autocheckpoint=8000").run()
+        // Statement journals (an upsert inside the flusher's transaction keeps one to undo a failed statement alone)
+        // in memory rather than in a temporary file: 9% of the SQLite thread's time under tracking load was writing
+        // that file.
+        try await db.sql.raw("PRAGMA temp_store=MEMORY").run()
     }
 }
 
