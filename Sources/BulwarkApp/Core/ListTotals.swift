@@ -16,9 +16,9 @@ import SQLKit
 /// its refreshes failing or hanging) is no longer trusted: requests walk again and a new refresh starts.
 ///
 /// A list whose bounded walk itself is slow twice in a row (longer than `slowWalk`: a filter no index serves, such as a
-/// department, walks the whole list to count a few thousand rows) is treated the same way below the limit: its count is kept, said
-/// to be an estimate, and refreshed in the background, so not every page walks the whole list again. It is exact again
-/// from the refresh that finds it cheap.
+/// department, walks the whole list to count a few thousand rows) is treated the same way below the limit: its count
+/// is kept, said to be an estimate, and refreshed in the background, so not every page walks the whole list again. It
+/// is exact again from the refresh that finds it cheap.
 ///
 /// A count is refreshed after `maxAge`, or later if it is expensive (`BackgroundBudget`): at a million people on SQLite
 /// a count of the client's people (0.37 s) is refreshed about every three minutes, the overdue list's (1.4 s) about
@@ -77,8 +77,9 @@ enum ListTotals {
 
     /// The same for a hand-written list: `bounded` counts at most `exactLimit + 1` rows, `full` counts them all; `key`
     /// names the list and everything that filters it (tenant, filters), never a moving value such as the time.
-    static func total(key: String, exactLimit: Int = ListTotals.exactLimit, slowWalk: TimeInterval = slowWalkSetting.withLockedValue { $0 },
-                      now: Date = Date(), bounded: () async throws -> Int,
+    static func total(key: String, exactLimit: Int = ListTotals.exactLimit,
+                      slowWalk: TimeInterval = slowWalkSetting.withLockedValue { $0 }, now: Date = Date(),
+                      bounded: () async throws -> Int,
                       full: @escaping @Sendable () async throws -> Int) async throws -> Total {
         // A list known to be large, or slow to walk, skips even the bounded walk.
         let known = cache.withLockedValue { entries -> Bool in
