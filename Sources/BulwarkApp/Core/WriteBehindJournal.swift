@@ -116,6 +116,22 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
     /// caller's own queries will say so), or `timeout` passed: a reader is never held longer than that by a backlog.
     func caughtUp(timeout: Duration = .seconds(2)) async {
         let target = state.withLockedValue { $0.durable < $0.appended && !$0.closed ? $0.appended : 0 }
+        await waitUntilDurable(target, timeout: timeout)
+    }
+
+    /// Returns once fewer than `backlog` items wait for the database, or `timeout` passed. A writer that can wait (a
+    /// tracking hit) slows down with the database here instead of being refused once the journal is full: a refused
+    /// click is a broken link for the person who clicked, a slower one is not.
+    func room(below backlog: Int, timeout: Duration) async {
+        let target = state.withLockedValue { state -> UInt64 in
+            guard !state.closed, state.appended - state.durable >= UInt64(backlog) else { return 0 }
+            return state.appended - UInt64(backlog) + 1
+        }
+        await waitUntilDurable(target, timeout: timeout)
+    }
+
+    /// Waits until the first `target` items are in the database (0: not at all), at most `timeout`.
+    private func waitUntilDurable(_ target: UInt64, timeout: Duration) async {
         guard target > 0 else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let waiting = state.withLockedValue { state in

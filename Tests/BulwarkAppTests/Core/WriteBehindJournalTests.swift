@@ -195,6 +195,37 @@ import Vapor
         }
     }
 
+    /// Writers that wait for room are slowed down to the database's pace instead of refused: a burst eight times the
+    /// journal's size is stored whole. The same burst without waiting is partly refused. (20 writers and room below
+    /// 25 stay under the 50 the journal may hold, whatever the interleaving.)
+    @Test func writersThatWaitForRoomAreSlowedDownNotRefused() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            store.delay.withLockedValue { $0 = .milliseconds(20) }
+            let journal = try Self.journal(app, store, directory: nil, maxPending: 50)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<20 {
+                    group.addTask {
+                        for n in 0..<20 {
+                            await journal.room(below: 25, timeout: .seconds(30))
+                            try journal.append(Number(1_000 + writer * 20 + n))  // 13 is refused by the store
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            await journal.caughtUp(timeout: .seconds(30))
+            #expect(store.stored.sorted() == Array(1_000..<1_400))
+            var refused = 0
+            for n in 1_400..<1_800 {
+                do { try journal.append(Number(n)) } catch is WriteBehindJournal<Number>.Full { refused += 1 }
+            }
+            #expect(refused > 0, "without waiting for room the same burst overflows")
+            await journal.close()
+            #expect(store.stored.count == 800 - refused)
+        }
+    }
+
     @Test func aReaderWaitsForABacklogNoLongerThanItsTimeout() async throws {
         try await withBulwark { app in
             let store = Store()
