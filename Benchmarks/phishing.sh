@@ -181,8 +181,8 @@ all $sent sent in ${send_seconds} s (the launch request, which writes the first 
 Every tracking response is sent after its hit is in the tracking journal (a local append-only file, replayed after a
 crash; its flusher writes the hits of the last 10 ms into the database in one transaction), so events stored should be
 the requests completed less those refused, plus at most the requests still in flight when wrk stopped (one per
-connection). A hit is refused (503 with Retry-After, nothing stored) when the journal is full because the database
-falls behind. The counts
+connection). While more than 20,000 hits wait for the database, a hit waits (up to 2 s) for room before it is answered;
+only then is it refused (503 with Retry-After, nothing stored). The counts
 stopped moving ${drain_seconds} s after the click run ended; the server was then stopped with SIGTERM (it writes what its
 journal still holds before it exits) and the events counted again: $at_shutdown of them were written at shutdown.
 MD
