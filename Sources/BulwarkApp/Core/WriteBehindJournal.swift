@@ -43,6 +43,8 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         var nextWaiter: UInt64 = 0
         var flusher: Task<Void, Never>?
         var closed = false
+        /// The last write failed (the database is away): nobody waits for room then, since none will come soon.
+        var failing = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -123,8 +125,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
     /// tracking hit) slows down with the database here instead of being refused once the journal is full: a refused
     /// click is a broken link for the person who clicked, a slower one is not.
     func room(below backlog: Int, timeout: Duration) async {
+        precondition(backlog > 0, "room below \(backlog) items")
         let target = state.withLockedValue { state -> UInt64 in
-            guard !state.closed, state.appended - state.durable >= UInt64(backlog) else { return 0 }
+            guard !state.closed, !state.failing, state.appended - state.durable >= UInt64(backlog) else { return 0 }
             return state.appended - UInt64(backlog) + 1
         }
         await waitUntilDurable(target, timeout: timeout)
@@ -163,6 +166,8 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             if !busy { break }
             try? await Task.sleep(for: .milliseconds(1))
         }
+        // A waiter that came in after the flusher's last release would otherwise wait for its own timer.
+        resumeWaiters(all: true)
         state.withLockedValue { state in
             guard state.durable == state.appended else { return }
             state.segment?.remove()
@@ -218,6 +223,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
                 } catch {
                     // The database is away: readers stop waiting, the batch is tried again (it is in the file, so a
                     // shutdown meanwhile leaves it for the next start).
+                    state.withLockedValue { $0.failing = true }
                     resumeWaiters(all: true)
                     if state.withLockedValue({ $0.closed }) {
                         logger.warning("Tracking journal left on disk for the next start: \(String(reflecting: error))")
@@ -236,6 +242,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             }
             backoff = .milliseconds(200)
             state.withLockedValue { state in
+                state.failing = false
                 state.durable += UInt64(batch.count)
                 let durable = state.durable
                 state.retired.removeAll { segment in

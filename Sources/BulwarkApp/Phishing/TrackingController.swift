@@ -40,10 +40,12 @@ struct TrackingController: RouteCollection {
     /// it) the hit waits for room, up to `Self.roomWait`, before it is refused.
     private func keep(_ kind: String, token: String, req: Request, details: String? = nil) async throws {
         let journal = req.application.trackingWriter
+        // The time of the hit, not of its room in the journal.
+        let occurredAt = req.now
         await journal.room(below: Self.backlog, timeout: Self.roomWait)
         do {
             try journal.append(TrackingHit(
-                token: token, kind: kind, occurredAt: req.now, ip: req.clientIP, userAgent: Self.userAgent(req),
+                token: token, kind: kind, occurredAt: occurredAt, ip: req.clientIP, userAgent: Self.userAgent(req),
                 isHead: req.method == .HEAD, details: details))
         } catch is TrackingEventWriter.Journal.Full, is TrackingEventWriter.Journal.Closed, is JournalSegment.Failure {
             // Nothing was kept: the client (a mail client, a browser) is told to come back rather than told "done".

@@ -208,7 +208,7 @@ import Vapor
                     group.addTask {
                         for n in 0..<20 {
                             await journal.room(below: 25, timeout: .seconds(30))
-                            try journal.append(Number(1_000 + writer * 20 + n))  // 13 is refused by the store
+                            try journal.append(Number(1_000 + writer * 20 + n))  // from 1,000: the store refuses 13
                         }
                     }
                 }
@@ -223,6 +223,25 @@ import Vapor
             #expect(refused > 0, "without waiting for room the same burst overflows")
             await journal.close()
             #expect(store.stored.count == 800 - refused)
+        }
+    }
+
+    /// While the database is away nobody waits for room: none will come soon, and each hit would only be held.
+    @Test func nobodyWaitsForRoomWhileTheDatabaseIsAway() async throws {
+        try await withBulwark { app in
+            let store = Store()
+            store.away.withLockedValue { $0 = true }
+            let journal = try Self.journal(app, store, directory: nil, maxPending: 50)
+            for n in 0..<10 { try journal.append(Number(n)) }
+            // The flusher has failed three times by now; its next try (which would release a waiter) is about 700 ms off.
+            try await Task.sleep(for: .milliseconds(700))
+            let waited = await ContinuousClock().measure { await journal.room(below: 5, timeout: .seconds(20)) }
+            #expect(waited < .milliseconds(150))
+            store.away.withLockedValue { $0 = false }
+            // The flusher tries again after its back-off (a failed try releases waiting readers).
+            for _ in 0..<100 where store.stored.count < 10 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(store.stored == Array(0..<10))
+            await journal.close()
         }
     }
 
