@@ -179,10 +179,11 @@ all $sent sent in ${send_seconds} s (the launch request, which writes the first 
 | \`GET /api/phishing/track/click/{token}\` | $(rps click) | $(figure click 50%) | $(figure click 99%) | $(requests click) | $(refused click) | $clicks |
 
 Every tracking response is sent after its hit is in the tracking journal (a local append-only file, replayed after a
-crash; its flusher writes the hits of the last 10 ms into the database in one transaction), so events stored should be
-the requests completed less those refused, plus at most the requests still in flight when wrk stopped (one per
-connection). While more than 20,000 hits wait for the database, a hit waits (up to 2 s) for room before it is answered;
-only then is it refused (503 with Retry-After, nothing stored). The counts
+crash; its flusher writes what it gathered, up to 8,000 hits, into the database in one transaction), so events stored
+should be the requests completed less those refused, plus at most the requests still in flight when wrk stopped (one
+per connection). While more than 10,000 hits wait for the database, hits are let through at the pace it takes them,
+each waiting a little (past 40,000 they wait for room); a hit is refused (503 with Retry-After, nothing stored) only if
+the journal is still full after 2 s. The counts
 stopped moving ${drain_seconds} s after the click run ended; the server was then stopped with SIGTERM (it writes what its
 journal still holds before it exits) and the events counted again: $at_shutdown of them were written at shutdown.
 MD

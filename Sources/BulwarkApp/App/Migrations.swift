@@ -37,5 +37,6 @@ enum Migrations {
         DropUsersClientNamesIndex(),
         CreateUserChangeIndex(),
         CreateSimulationResultsIndexes(),
+        ReplaceEventCampaignIndex(),
     ] }
 }

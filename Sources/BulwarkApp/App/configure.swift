@@ -33,6 +33,8 @@ func configure(_ app: Application, settings: Settings) async throws {
         app.rateLimitStore = BatchedRateLimitStore()
     case let .sqliteFile(path):
         app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
+        app.databases.use(.sqlite(.file(path), connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))),
+                          as: .trackingWriter, isDefault: false)
         app.rateLimitStore = settings.sharedRateLimits ? BatchedRateLimitStore() : MemoryRateLimitStore()
     case .sqliteMemory:
         app.databases.use(.sqlite(.memory, connectionPoolTimeout: .seconds(Int64(settings.databasePoolTimeout))), as: .sqlite)
@@ -77,7 +79,7 @@ func configure(_ app: Application, settings: Settings) async throws {
     try await syncBuiltinContent(app)
     app.sendOutcomes = GroupCommit(db: app.db) { outcomes, db in try await SendOutcome.write(outcomes, on: db) }
     app.botDetector = BotDetector(scannerWindow: settings.phishingScannerWindow, gatewayRanges: settings.phishingGatewayRanges)
-    app.trackingWriter = try TrackingEventWriter.make(app: app, directory: settings.journalDirectory)
+    app.trackingWriter = try await TrackingEventWriter.make(app: app, directory: settings.journalDirectory)
     // Each query on any event loop's connection: one pinned connection would queue the lookups behind the journal's
     // writes.
     let lookupConcurrency = if case .postgres = settings.database { 4 } else { 2 }
@@ -114,23 +116,27 @@ private func registerJobs(_ app: Application) {
 /// The driver keeps one long-lived connection per event loop, so setting both once per event loop covers them all.
 private func tuneSQLite(_ app: Application, settings: Settings) async throws {
     guard case .sqliteFile = settings.database else { return }
+    // 16 MB of page cache per connection (SQLite's default is 2 MB): a million people's indexes stay in memory
+    // instead of being read from the file on every page of a list or an export.
     for eventLoop in app.eventLoopGroup.makeIterator() {
-        let db = app.databases.database(.sqlite, logger: app.logger, on: eventLoop)!
-        try await db.sql.raw("PRAGMA busy_timeout=5000").run()
-        try await db.sql.raw("PRAGMA journal_mode=WAL").run()
-        try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
-        // 16 MB of page cache per connection (SQLite's default is 2 MB): a million people's indexes stay in memory
-        // instead of being read from the file on every page of a list or an export.
-        try await db.sql.raw("PRAGMA cache_size=-16000").run()
-        // Checkpoints every 8,000 pages (32 MB of log) instead of 1,000: a page the tracking flusher changes again
-        // and again is copied into the database once per checkpoint, and each checkpoint syncs the file. The
-        // flusher stored 7,850 events/s with the default on a busy 2-core machine, 8,900 with this.
-        try await db.sql.raw("PRAGMA wal_autocheckpoint=8000").run()
-        // Statement journals (an upsert inside the flusher's transaction keeps one to undo a failed statement alone)
-        // in memory rather than in a temporary file: 9% of the SQLite thread's time under tracking load was writing
-        // that file.
-        try await db.sql.raw("PRAGMA temp_store=MEMORY").run()
+        try await tuneSQLiteConnection(app.databases.database(.sqlite, logger: app.logger, on: eventLoop)!, cacheKB: 16_000)
     }
+}
+
+/// The settings of one SQLite connection (see `tuneSQLite`); `cacheKB` is its page cache.
+func tuneSQLiteConnection(_ db: any Database, cacheKB: Int, checkpointPages: Int = 8_000) async throws {
+    try await db.sql.raw("PRAGMA busy_timeout=5000").run()
+    try await db.sql.raw("PRAGMA journal_mode=WAL").run()
+    try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
+    try await db.sql.raw("PRAGMA cache_size=-\(unsafeRaw: String(cacheKB))").run()
+    // Checkpoints every 8,000 pages (32 MB of log) instead of 1,000: a page the tracking flusher changes again
+    // and again is copied into the database once per checkpoint, and each checkpoint syncs the file. The
+    // flusher stored 7,850 events/s with the default on a busy 2-core machine, 8,900 with this.
+    try await db.sql.raw("PRAGMA wal_autocheckpoint=\(unsafeRaw: String(checkpointPages))").run()
+    // Statement journals (an upsert inside the flusher's transaction keeps one to undo a failed statement alone)
+    // in memory rather than in a temporary file: 9% of the SQLite thread's time under tracking load was writing
+    // that file.
+    try await db.sql.raw("PRAGMA temp_store=MEMORY").run()
 }
 
 /// Views and stylesheets live in the checkout's Resources/ and Public/. When Bulwark runs from another directory

@@ -78,7 +78,7 @@ private protocol JSONScalar {
 }
 
 extension UUID: JSONScalar {
-    fileprivate func appendJSON(to json: inout String) { json += "\"\(uuidString)\"" }
+    fileprivate func appendJSON(to json: inout String) { json += "\"\(uppercasedString)\"" }
 }
 
 extension Int: JSONScalar {

@@ -45,10 +45,12 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         var closed = false
         /// The last write failed (the database is away): nobody waits for room then, since none will come soon.
         var failing = false
+        var pacer = JournalPacer()
     }
 
     private let state = NIOLockedValueBox(State())
-    private let db: any Database
+    /// Where the flusher writes.
+    let db: any Database
     private let logger: Logger
     private let directory: String?
     private let prefix: String
@@ -121,9 +123,25 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         await waitUntilDurable(target, timeout: timeout)
     }
 
-    /// Returns once fewer than `backlog` items wait for the database, or `timeout` passed. A writer that can wait (a
-    /// tracking hit) slows down with the database here instead of being refused once the journal is full: a refused
-    /// click is a broken link for the person who clicked, a slower one is not.
+    /// Holds a writer that can wait (a tracking hit) while the database falls behind, instead of refusing it once the
+    /// journal is full: a refused click is a broken link for the person who clicked, a slower one is not. Above
+    /// `pacedAbove` waiting items, writers are let through at the database's pace (`JournalPacer`), each waiting a
+    /// little; at `roomBelow` they wait for room outright. `timeout` bounds the whole wait. Nobody waits while the
+    /// database is away: no room will come soon.
+    func admit(pacedAbove soft: Int, roomBelow hard: Int, timeout: Duration) async {
+        let clock = ContinuousClock()
+        let arrived = clock.now
+        let delay = state.withLockedValue { state -> Duration in
+            guard !state.closed, !state.failing else { return .zero }
+            return state.pacer.delay(now: arrived, backlog: Int(state.appended - state.durable), soft: soft)
+        }
+        // Shorter waits cost more in timers than they pace; the next writer's slot is later by as much anyway.
+        if delay > .microseconds(50) { try? await Task.sleep(for: min(delay, timeout)) }
+        let left = timeout - (clock.now - arrived)
+        if left > .zero { await room(below: hard, timeout: left) }
+    }
+
+    /// Returns once fewer than `backlog` items wait for the database, or `timeout` passed.
     func room(below backlog: Int, timeout: Duration) async {
         precondition(backlog > 0, "room below \(backlog) items")
         let target = state.withLockedValue { state -> UInt64 in
@@ -218,7 +236,10 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
             guard !batch.isEmpty else { return }
             while true {
                 do {
+                    let started = ContinuousClock.now
                     try await writeTolerating(batch[...])
+                    let elapsed = ContinuousClock.now - started
+                    state.withLockedValue { $0.pacer.wrote(batch.count, in: elapsed) }
                     break
                 } catch {
                     // The database is away: readers stop waiting, the batch is tried again (it is in the file, so a

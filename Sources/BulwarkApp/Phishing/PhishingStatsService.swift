@@ -80,7 +80,10 @@ struct PhishingStatsService: Sendable {
             .filter(\.$sentAt != nil).limit(10_000).all()
         let minutes = reported.compactMap { simulation in simulation.sentAt.map { simulation.reportedAt!.timeIntervalSince($0) / 60 } }.sorted()
         let median = minutes.isEmpty ? nil : (minutes[minutes.count / 2] * 10).rounded() / 10
-        let flagged = try await PhishingEvent.query(on: db).filter(\.$clientID == clientID).filter(\.$isBot == true).count()
+        // `is_bot` as a term of its own, which the partial index `phishing_events_flagged_idx` answers (a bound
+        // `is_bot = ?` would not prove the index's condition to SQLite's planner).
+        let flagged = try await db.sql.raw("SELECT COUNT(*) AS n FROM phishing_events WHERE client_id = \(bind: clientID) AND is_bot")
+            .first()?.decode(column: "n", as: Int.self) ?? 0
         return Stats(totals: totals, byMonth: byMonth, byDepartment: byDepartment, byTemplate: byTemplate, repeatClickers: repeaters,
                      medianMinutesToFirstReport: median, flaggedScannerEvents: flagged)
     }

@@ -93,17 +93,41 @@ enum TrackingEventWriter {
     /// Campaigns whose tracking links still record: a completed campaign's links work but count nothing.
     static let recordingStatuses: Set<String> = ["sending", "sent", "cancelled"]
 
-    static func make(app: Application, directory: String?) throws -> Journal {
+    static func make(app: Application, directory: String?) async throws -> Journal {
         let detector = app.botDetector
         let metrics = app.phishingMetrics
-        return try Journal(db: app.db, logger: app.logger, directory: directory, prefix: "tracking") { hits, db in
+        return try Journal(db: try await database(app), logger: app.logger, directory: directory, prefix: "tracking",
+                           maxBatch: batchSize) { hits, db in
             try await db.useGenericPlans()
             let resolved = try await resolve(hits, detector: detector, on: db)
             let events = resolved.map(\.event)
             try await write(events, on: db)
             try await PhishingFollowUp.enrol(resolved.filter(\.enrolsInTraining).map { ($0.target, $0.event.occurredAt) }, on: db)
-            for event in events { metrics.events(event.botReason == nil ? event.kind : "\(event.kind)_flagged").increment() }
+            // Counted per kind, once a batch: finding a labelled counter in the registry cost more than the increment.
+            var byKind: [String: Int] = [:]
+            for event in events { byKind[event.botReason == nil ? event.kind : "\(event.kind)_flagged", default: 0] += 1 }
+            for (kind, count) in byKind { metrics.events(kind).increment(by: Int64(count)) }
         }
+    }
+
+    /// Hits written in one transaction at most. Larger batches share more of the pages they change (an index leaf, a
+    /// simulation's page) and cost less per hit: phishing.sh on SQLite (100,000 people) stored 12,900 opens/s in
+    /// batches of 2,000 and 15,300 in batches of 8,000, no more in batches of 16,000, which hold SQLite's write lock
+    /// twice as long.
+    static let batchSize = 8_000
+
+    /// On a SQLite file, the flusher has a connection of its own. Its transactions (a batch of hits, a few hundred
+    /// milliseconds under load) then hold up no event loop's requests, which would otherwise queue for the connection
+    /// of their loop; its page cache keeps what hits touch (the token index, simulations, the events' indexes)
+    /// without the lists' and imports' connections growing theirs (64 MB, filled only by tracking: 100,000
+    /// simulations' hot pages); and it checkpoints every 32,000 pages of log rather than 8,000, copying a page the
+    /// batches change again and again into the file a quarter as often (3% more hits stored). Elsewhere it is the
+    /// application's database.
+    static func database(_ app: Application) async throws -> any Database {
+        guard case .sqliteFile = app.settings.database,
+              let db = app.databases.database(.trackingWriter, logger: app.logger, on: app.eventLoopGroup.next()) else { return app.db }
+        try await tuneSQLiteConnection(db, cacheKB: 64_000, checkpointPages: 32_000)
+        return db
     }
 
     /// A hit as the event it stores, with the simulation it names.
@@ -232,6 +256,11 @@ extension PhishingEvent {
             SELECT * FROM v WHERE true ON CONFLICT (id) DO NOTHING
             """, prepared: true)
     }
+}
+
+extension DatabaseID {
+    /// The tracking flusher's own connection to a SQLite file (`TrackingEventWriter.database`).
+    static let trackingWriter = DatabaseID(string: "tracking-writer")
 }
 
 extension Application {

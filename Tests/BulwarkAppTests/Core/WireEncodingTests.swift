@@ -94,6 +94,7 @@ extension WireEncodingTests {
         for _ in 0..<200 {
             let id = UUID()
             #expect(id.lowercasedString == id.uuidString.lowercased())
+            #expect(id.uppercasedString == id.uuidString)
             #expect(UUID(hexText: id.uuidString) == id)
             #expect(UUID(hexText: id.uuidString.lowercased()) == id)
         }

@@ -195,10 +195,10 @@ import Vapor
         }
     }
 
-    /// Writers that wait for room are slowed down to the database's pace instead of refused: a burst eight times the
-    /// journal's size is stored whole. The same burst without waiting is partly refused. (20 writers and room below
-    /// 25 stay under the 50 the journal may hold, whatever the interleaving.)
-    @Test func writersThatWaitForRoomAreSlowedDownNotRefused() async throws {
+    /// Writers that are admitted are slowed down to the database's pace instead of refused: a burst eight times the
+    /// journal's size is stored whole. The same burst without waiting is partly refused. (Paced above 10; 20 writers
+    /// and room below 25 stay under the 50 the journal may hold, whatever the interleaving.)
+    @Test func admittedWritersAreSlowedDownNotRefused() async throws {
         try await withBulwark { app in
             let store = Store()
             store.delay.withLockedValue { $0 = .milliseconds(20) }
@@ -207,7 +207,7 @@ import Vapor
                 for writer in 0..<20 {
                     group.addTask {
                         for n in 0..<20 {
-                            await journal.room(below: 25, timeout: .seconds(30))
+                            await journal.admit(pacedAbove: 10, roomBelow: 25, timeout: .seconds(30))
                             try journal.append(Number(1_000 + writer * 20 + n))  // from 1,000: the store refuses 13
                         }
                     }
@@ -226,7 +226,7 @@ import Vapor
         }
     }
 
-    /// While the database is away nobody waits for room: none will come soon, and each hit would only be held.
+    /// While the database is away nobody is held: no room will come soon, and each hit would only be held.
     @Test func nobodyWaitsForRoomWhileTheDatabaseIsAway() async throws {
         try await withBulwark { app in
             let store = Store()
@@ -235,7 +235,7 @@ import Vapor
             for n in 0..<10 { try journal.append(Number(n)) }
             // The flusher has failed three times by now; its next try (which would release a waiter) is about 700 ms off.
             try await Task.sleep(for: .milliseconds(700))
-            let waited = await ContinuousClock().measure { await journal.room(below: 5, timeout: .seconds(20)) }
+            let waited = await ContinuousClock().measure { await journal.admit(pacedAbove: 2, roomBelow: 5, timeout: .seconds(20)) }
             #expect(waited < .milliseconds(150))
             store.away.withLockedValue { $0 = false }
             // The flusher tries again after its back-off (a failed try releases waiting readers).

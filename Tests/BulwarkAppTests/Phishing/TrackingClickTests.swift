@@ -73,6 +73,12 @@ import VaporTesting
             #expect(followUps.count == 1)
             #expect(try await Simulation.find(person.id, on: app.db)?.stage == Simulation.Stage.clicked.rawValue)
             #expect(try await Simulation.find(scanned.id, on: app.db)?.stage == Simulation.Stage.sent.rawValue)
+            // The statistics count the scanner's event for this client only.
+            let stats = JSON(try await app.send(.GET, "/api/v1/phishing/stats", token: tenant.token))
+            #expect(stats["data"]["flagged_scanner_events"].int == 1)
+            let other = try await Factory.tenant(app)
+            let otherStats = JSON(try await app.send(.GET, "/api/v1/phishing/stats", token: try await Factory.token(app, for: other.admin)))
+            #expect(otherStats["data"]["flagged_scanner_events"].int == 0)
         }
     }
 

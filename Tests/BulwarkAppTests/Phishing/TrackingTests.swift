@@ -216,6 +216,36 @@ import VaporTesting
         await fixture.stop()
     }
 
+    /// On a SQLite file the flusher writes on a connection of its own: while one of its transactions is open, every
+    /// event loop's connection still answers requests. (On a shared one, the requests of the flusher's loop queued
+    /// behind each batch, and here the read on that loop would time out.)
+    @Test func theFlusherHoldsNoEventLoopsConnection() async throws {
+        guard TestDatabase.postgresURL == nil else { return }
+        let path = NSTemporaryDirectory() + "bulwark-writer-\(UUID().uuidString).sqlite"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try? FileManager.default.removeItem(atPath: path + ".journal")
+        }
+        try await withBulwark(adjust: {
+            $0.database = .sqliteFile(path)
+            $0.journalDirectory = path + ".journal"
+            $0.databasePoolTimeout = 2
+        }) { app in
+            _ = try await Factory.tenant(app)
+            let everyone = try await User.query(on: app.db).count()
+            #expect(everyone > 0)
+            try await app.trackingWriter.db.transaction { writer in
+                // A write, so the transaction holds SQLite's write lock as a batch does; readers go on beside it.
+                try await writer.sql.raw("UPDATE users SET locale = locale").run()
+                for eventLoop in app.eventLoopGroup.makeIterator() {
+                    let request = try #require(app.databases.database(.sqlite, logger: app.logger, on: eventLoop))
+                    let people = try await request.sql.raw("SELECT COUNT(*) AS n FROM users").first()?.decode(column: "n", as: Int.self)
+                    #expect(people == everyone)
+                }
+            }
+        }
+    }
+
     /// One batch holding several people's events (and a scanner's) moves each simulation once, to its furthest stage,
     /// keeping the first time of each stage, without touching a time already stored.
     @Test func aBatchMovesEachSimulationToItsFurthestStage() async throws {
