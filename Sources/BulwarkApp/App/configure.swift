@@ -124,7 +124,7 @@ private func tuneSQLite(_ app: Application, settings: Settings) async throws {
 }
 
 /// The settings of one SQLite connection (see `tuneSQLite`); `cacheKB` is its page cache.
-func tuneSQLiteConnection(_ db: any Database, cacheKB: Int, checkpointPages: Int = 8_000) async throws {
+func tuneSQLiteConnection(_ db: any Database, cacheKB: Int) async throws {
     try await db.sql.raw("PRAGMA busy_timeout=5000").run()
     try await db.sql.raw("PRAGMA journal_mode=WAL").run()
     try await db.sql.raw("PRAGMA synchronous=NORMAL").run()
@@ -132,7 +132,7 @@ func tuneSQLiteConnection(_ db: any Database, cacheKB: Int, checkpointPages: Int
     // Checkpoints every 8,000 pages (32 MB of log) instead of 1,000: a page the tracking flusher changes again
     // and again is copied into the database once per checkpoint, and each checkpoint syncs the file. The
     // flusher stored 7,850 events/s with the default on a busy 2-core machine, 8,900 with this.
-    try await db.sql.raw("PRAGMA wal_autocheckpoint=\(unsafeRaw: String(checkpointPages))").run()
+    try await db.sql.raw("PRAGMA wal_autocheckpoint=8000").run()
     // Statement journals (an upsert inside the flusher's transaction keeps one to undo a failed statement alone)
     // in memory rather than in a temporary file: 9% of the SQLite thread's time under tracking load was writing
     // that file.

@@ -16,7 +16,9 @@ enum DatabaseAvailability {
             }
             return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed]
                 .contains(psql.code)
-        case let sqlite as SQLiteError: return sqlite.reason == .busy
+        // A transaction that read before another connection wrote cannot write on its old snapshot (BUSY_SNAPSHOT,
+        // at once, whatever the busy timeout): like a busy database, it passes on a later try.
+        case let sqlite as SQLiteError: return [.busy, .busyInSnapshot, .busyTimeout].contains(sqlite.reason)
         case is NIOConnectionError, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed: return true
         default: return false
         }

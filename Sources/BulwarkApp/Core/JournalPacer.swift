@@ -4,12 +4,18 @@
 /// backlog, writers are let through one after another at the pace the database is taking items, so each waits a
 /// fraction of a millisecond and nobody waits for a batch. A plain value: the journal keeps it under its lock.
 struct JournalPacer: Sendable, Equatable {
-    /// Items per second the database took in the last batches' writes (a moving average); 0 before the first.
+    /// Items per second the database took in the last full batches' writes (a moving average); 0 before the first.
+    /// The journal measures full batches only: a quiet spell's batches of a few items measure the cost of a
+    /// transaction, not the pace, and would hold the next burst back.
     private(set) var capacity: Double = 0
     /// When the last writer let through was let through; nil while the backlog is below its soft limit.
     private var lastSlot: ContinuousClock.Instant?
 
-    /// Counts a batch the database took.
+    /// The longest a writer is held here. Past that the estimate is off (the database slowed down since); the
+    /// journal's room wait takes over.
+    static let longestWait = Duration.milliseconds(250)
+
+    /// Counts a full batch the database took.
     mutating func wrote(_ items: Int, in elapsed: Duration) {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         guard items > 0, seconds > 0 else { return }
@@ -26,7 +32,7 @@ struct JournalPacer: Sendable, Equatable {
             return .zero
         }
         let rate = capacity * Double(soft) / Double(backlog)
-        let slot = max(now, (lastSlot ?? now) + .nanoseconds(Int64(min(1e9 / rate, 1e12))))
+        let slot = min(max(now, (lastSlot ?? now) + .nanoseconds(Int64(min(1e9 / rate, 1e12)))), now + Self.longestWait)
         lastSlot = slot
         return slot - now
     }

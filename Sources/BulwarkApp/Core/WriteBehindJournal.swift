@@ -125,9 +125,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
 
     /// Holds a writer that can wait (a tracking hit) while the database falls behind, instead of refusing it once the
     /// journal is full: a refused click is a broken link for the person who clicked, a slower one is not. Above
-    /// `pacedAbove` waiting items, writers are let through at the database's pace (`JournalPacer`), each waiting a
-    /// little; at `roomBelow` they wait for room outright. `timeout` bounds the whole wait. Nobody waits while the
-    /// database is away: no room will come soon.
+    /// `pacedAbove` waiting items, writers are let through at the database's pace (`JournalPacer`, measured over full
+    /// batches), each waiting a little (at most `JournalPacer.longestWait`); at `roomBelow` they wait for room outright.
+    /// `timeout` bounds the whole wait. Nobody waits while the database is away: no room will come soon.
     func admit(pacedAbove soft: Int, roomBelow hard: Int, timeout: Duration) async {
         let clock = ContinuousClock()
         let arrived = clock.now
@@ -140,6 +140,9 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
         let left = timeout - (clock.now - arrived)
         if left > .zero { await room(below: hard, timeout: left) }
     }
+
+    /// Items appended and not yet in the database.
+    var backlog: Int { state.withLockedValue { Int($0.appended - $0.durable) } }
 
     /// Returns once fewer than `backlog` items wait for the database, or `timeout` passed.
     func room(below backlog: Int, timeout: Duration) async {
@@ -239,7 +242,7 @@ final class WriteBehindJournal<Item: JournalRecord>: Sendable {
                     let started = ContinuousClock.now
                     try await writeTolerating(batch[...])
                     let elapsed = ContinuousClock.now - started
-                    state.withLockedValue { $0.pacer.wrote(batch.count, in: elapsed) }
+                    if batch.count == maxBatch { state.withLockedValue { $0.pacer.wrote(batch.count, in: elapsed) } }
                     break
                 } catch {
                     // The database is away: readers stop waiting, the batch is tried again (it is in the file, so a

@@ -46,6 +46,13 @@ import Testing
         #expect(pacer.delay(now: start, backlog: 100, soft: 100) == .milliseconds(1))
     }
 
+    /// A pace measured before the database slowed down cannot hold a writer long: the room wait takes over.
+    @Test func nobodyIsHeldLongerThanTheLongestWait() {
+        var pacer = pacer(capacity: 1)
+        let delays = (0..<3).map { _ in pacer.delay(now: start, backlog: 1_000, soft: 100) }
+        #expect(delays == Array(repeating: JournalPacer.longestWait, count: 3))
+    }
+
     @Test func capacityIsAMovingAverageOfBatches() {
         var pacer = pacer(capacity: 1_000)
         pacer.wrote(2_000, in: .seconds(1))

@@ -52,9 +52,9 @@ import Vapor
         return path
     }
 
-    static func journal(_ app: Application, _ store: Store, directory: String?, maxPending: Int = 200_000,
+    static func journal(_ app: Application, _ store: Store, directory: String?, maxBatch: Int = 2_000, maxPending: Int = 200_000,
                         segmentBytes: Int = 8 << 20) throws -> WriteBehindJournal<Number> {
-        try WriteBehindJournal<Number>(db: app.db, logger: app.logger, directory: directory, prefix: "test",
+        try WriteBehindJournal<Number>(db: app.db, logger: app.logger, directory: directory, prefix: "test", maxBatch: maxBatch,
                                        maxPending: maxPending, segmentBytes: segmentBytes) { items, db in
             try await store.write(items, on: db)
         }
@@ -226,21 +226,63 @@ import Vapor
         }
     }
 
-    /// While the database is away nobody is held: no room will come soon, and each hit would only be held.
+    /// Above the soft backlog, writers are let through at the pace the database took the last full batches, so the
+    /// backlog stays near that limit; without pacing the same writers fill the journal at once. Both run side by side,
+    /// so a busy machine slows both databases alike. (Four writers: at most four are let through per
+    /// `JournalPacer.longestWait` however slow the database gets, far below what a busy machine still writes.)
+    @Test func pacedWritersKeepTheBacklogNearItsSoftLimit() async throws {
+        try await withBulwark { app in
+            func largestBacklog(pacedAbove soft: Int) async throws -> Int {
+                let store = Store()
+                store.delay.withLockedValue { $0 = .milliseconds(20) }
+                let journal = try Self.journal(app, store, directory: nil, maxBatch: 10)
+                // A full batch first: the pace is measured on full batches only.
+                for n in 0..<10 { try journal.append(Number(n)) }
+                await journal.caughtUp(timeout: .seconds(30))
+                let largest = NIOLockedValueBox(0)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for writer in 0..<4 {
+                        group.addTask {
+                            for n in 0..<50 {
+                                await journal.admit(pacedAbove: soft, roomBelow: 10_000, timeout: .seconds(30))
+                                try journal.append(Number(100 + writer * 50 + n))
+                                let backlog = journal.backlog
+                                largest.withLockedValue { $0 = max($0, backlog) }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                await journal.close()
+                #expect(store.stored.count == 210)
+                return largest.withLockedValue { $0 }
+            }
+            async let paced = largestBacklog(pacedAbove: 20)
+            async let unpaced = largestBacklog(pacedAbove: 10_000)
+            let (pacedLargest, unpacedLargest) = try await (paced, unpaced)
+            #expect(unpacedLargest > 150, "unpaced: the 200 appends outrun the database")
+            #expect(pacedLargest < unpacedLargest / 2, "paced: the backlog stays near 20 (\(pacedLargest) against \(unpacedLargest))")
+        }
+    }
+
+    /// While the database is away nobody is held: no room will come soon, and each hit would only be held. (The pace
+    /// was measured before it went away.)
     @Test func nobodyWaitsForRoomWhileTheDatabaseIsAway() async throws {
         try await withBulwark { app in
             let store = Store()
+            let journal = try Self.journal(app, store, directory: nil, maxBatch: 5, maxPending: 50)
+            for n in 0..<5 { try journal.append(Number(n)) }
+            await journal.caughtUp(timeout: .seconds(30))
             store.away.withLockedValue { $0 = true }
-            let journal = try Self.journal(app, store, directory: nil, maxPending: 50)
-            for n in 0..<10 { try journal.append(Number(n)) }
+            for n in 100..<110 { try journal.append(Number(n)) }
             // The flusher has failed three times by now; its next try (which would release a waiter) is about 700 ms off.
             try await Task.sleep(for: .milliseconds(700))
             let waited = await ContinuousClock().measure { await journal.admit(pacedAbove: 2, roomBelow: 5, timeout: .seconds(20)) }
             #expect(waited < .milliseconds(150))
             store.away.withLockedValue { $0 = false }
             // The flusher tries again after its back-off (a failed try releases waiting readers).
-            for _ in 0..<100 where store.stored.count < 10 { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(store.stored == Array(0..<10))
+            for _ in 0..<100 where store.stored.count < 15 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(store.stored == Array(0..<5) + Array(100..<110))
             await journal.close()
         }
     }
