@@ -43,7 +43,7 @@ struct TrackingController: RouteCollection {
         let journal = req.application.trackingWriter
         // The time of the hit, not of its room in the journal.
         let occurredAt = req.now
-        await journal.admit(pacedAbove: Self.pacedBacklog, roomBelow: Self.backlog, timeout: Self.roomWait)
+        await journal.admit(pacedAbove: Self.pacedBacklog, roomBelow: Self.backlog, timeout: Self.roomWait, on: req.eventLoop)
         do {
             try journal.append(TrackingHit(
                 token: token, kind: kind, occurredAt: occurredAt, ip: req.clientIP, userAgent: Self.userAgent(req),

@@ -244,7 +244,8 @@ import Vapor
                     for writer in 0..<4 {
                         group.addTask {
                             for n in 0..<50 {
-                                await journal.admit(pacedAbove: soft, roomBelow: 10_000, timeout: .seconds(30))
+                                // Waiting on an event loop, as a request does.
+                                await journal.admit(pacedAbove: soft, roomBelow: 10_000, timeout: .seconds(30), on: app.eventLoopGroup.any())
                                 try journal.append(Number(100 + writer * 50 + n))
                                 let backlog = journal.backlog
                                 largest.withLockedValue { $0 = max($0, backlog) }
