@@ -112,14 +112,14 @@ enum TrackingEventWriter {
     }
 
     /// Hits written in one transaction at most. Larger batches share more of the pages they change (an index leaf, a
-    /// simulation's page) and cost less per hit: phishing.sh on SQLite (100,000 people) stored 12,900 opens/s in
-    /// batches of 2,000 and 15,300 in batches of 8,000, no more in batches of 16,000, which hold SQLite's write lock
-    /// twice as long.
+    /// simulation's page) and cost less per hit: under phishing.sh's open load on SQLite (100,000 people) the flusher
+    /// stored 12,900 opens/s in batches of 2,000 and 15,300 in batches of 8,000, no more in batches of 16,000, which
+    /// hold SQLite's write lock twice as long.
     static let batchSize = 8_000
 
-    /// On a SQLite file, the flusher has a connection of its own. Its transactions (a batch of hits, a few hundred
-    /// milliseconds under load) then hold up no event loop's requests, which would otherwise queue for the connection
-    /// of their loop; its page cache keeps what hits touch (the token index, simulations, the events' indexes)
+    /// On a SQLite file, the flusher has a connection of its own. No request then waits for its event loop's
+    /// connection behind the flusher's transactions (a batch of hits, a few hundred milliseconds under load); one that
+    /// writes still waits for SQLite's write lock. Its page cache keeps what hits touch (the token index, simulations, the events' indexes)
     /// without the lists' and imports' connections growing theirs (64 MB, filled only by tracking: 100,000
     /// simulations' hot pages). It checkpoints at 8,000 pages of log like the others: at 32,000 it stored 3% more hits,
     /// but each checkpoint wrote and synced up to 128 MB inside a batch, long enough to hold hits back. Elsewhere it
